@@ -1,0 +1,123 @@
+"""Engine: manifest and checksums, provider chain, tiled == untiled, padding, scale, temporal, strength."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from onnx_kit import build, standard_set
+from vdiff_ofx.engine import models, providers
+from vdiff_ofx.engine.enhancer import Enhancer
+from vdiff_ofx.engine.session import ModelSession
+from vdiff_ofx.engine.tiling import plan
+from vdiff_ofx.errors import ModelError, VdiffError
+
+
+@pytest.fixture()
+def kit(tmp_path, monkeypatch):
+    manifest = standard_set(tmp_path / "kit")
+    monkeypatch.setenv("VDIFF_MANIFEST", str(manifest))
+    monkeypatch.setenv("VDIFF_CONFIG_DIR", str(tmp_path / "config"))
+    return manifest
+
+
+def natural_frame(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A frame with real structure (smooth gradients, edges, noise), not a constant."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([0.5 + 0.4 * np.sin(xx / 17 + c) * np.cos(yy / 23 - c) for c in range(3)], -1)
+    base[(xx // 40 + yy // 40) % 2 == 0] *= 0.6
+    return np.clip(base + rng.normal(0, 0.05, base.shape), 0, 1).astype(np.float32)
+
+
+def test_registry_lists_models_and_rejects_unknown(kit):
+    reg = models.registry()
+    assert set(reg) == {"cnn", "sigma", "up2", "temporal3", "mult4"}
+    assert reg["up2"].scale == 2 and reg["temporal3"].temporal_window == 3
+    with pytest.raises(ModelError, match="unknown model 'nope'"):
+        models.get_model("nope")
+
+
+def test_checksum_mismatch_refuses_to_load(kit):
+    spec = models.get_model("cnn")
+    data = bytearray(spec.file.read_bytes())
+    data[-10] ^= 0xFF
+    spec.file.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="checksum mismatch"):
+        ModelSession(spec)
+
+
+def test_unlisted_onnx_path_is_refused(kit, tmp_path):
+    other = build(tmp_path / "stray.onnx", "cnn")
+    with pytest.raises(ModelError, match="not a registered model"):
+        models.get_model(str(other))
+
+
+def test_chain_always_ends_with_cpu_and_session_runs_on_loaded_provider(kit):
+    names = [n for n, _ in providers.chain(providers.Backend())]
+    assert names[-1] == "CPUExecutionProvider"
+    sess = ModelSession(models.get_model("cnn"), providers.Backend(providers=["cuda", "cpu"]))
+    assert sess.provider in sess.providers and "CPUExecutionProvider" in sess.providers
+    with pytest.raises(VdiffError, match="unknown provider"):
+        providers.chain(providers.Backend(providers=["warp-drive"]))
+
+
+@pytest.mark.parametrize("name,shape,tile,overlap", [
+    ("cnn", (203, 317), 64, 24), ("mult4", (150, 222), 128, 60), ("up2", (97, 130), 64, 24),
+    ("sigma", (181, 241), 64, 24)])
+def test_tiled_matches_untiled(kit, name, shape, tile, overlap):
+    frame = natural_frame(*shape)
+    whole = Enhancer(name, tile=4096)(frame)
+    tiled = Enhancer(name, tile=tile, overlap=overlap)(frame)
+    assert len(plan(shape[0], shape[1], tile, overlap)) > 2
+    assert whole.shape == tiled.shape
+    assert np.abs(whole - tiled).max() <= 1 / 1023
+
+
+def test_upscale_shape_and_alpha_carried(kit):
+    frame = np.concatenate([natural_frame(40, 50), np.full((40, 50, 1), 0.25, np.float32)], -1)
+    out = Enhancer("up2")(frame)
+    assert out.shape == (80, 100, 4)
+    assert np.allclose(out[..., 3], 0.25, atol=1e-3)
+
+
+def test_size_multiple_pads_and_crops(kit):
+    frame = natural_frame(37, 53)
+    out = Enhancer("mult4")(frame)
+    assert out.shape == (37, 53, 3)
+
+
+def test_temporal_window_uses_neighbours(kit):
+    a, b, c = natural_frame(32, 48, 1), natural_frame(32, 48, 2), natural_frame(32, 48, 3)
+    enh = Enhancer("temporal3")
+    assert enh.window == 3
+    mixed = enh.process([a, b, c])
+    same = enh.process([b, b, b])
+    assert mixed.shape == (32, 48, 3)
+    assert np.abs(mixed - same).max() > 1e-4  # neighbours change the result
+    with pytest.raises(ModelError, match="needs 3 frames"):
+        enh.process([b])
+
+
+def test_strength_moves_output_and_is_range_checked(kit):
+    frame = natural_frame(48, 48)
+    low = Enhancer("sigma", strength=0)(frame)
+    high = Enhancer("sigma", strength=50)(frame)
+    assert np.abs(low - high).mean() > 1e-4
+    with pytest.raises(VdiffError, match="outside"):
+        Enhancer("sigma", strength=99)
+    with pytest.raises(VdiffError, match="no strength control"):
+        Enhancer("cnn", strength=10)
+
+
+def test_add_user_model_checks_contract(kit, tmp_path):
+    good = build(tmp_path / "mine" / "up.onnx", "up2")
+    spec = models.add_user_model(good, "my-up", task="upscale")
+    assert spec.scale == 2 and models.get_model("my-up").sha256 == models.sha256_file(good)
+    assert Enhancer("my-up")(natural_frame(16, 16)).shape == (32, 32, 3)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        models.add_user_model(bad, "bad")
+    with pytest.raises(ModelError, match="already exists"):
+        models.add_user_model(good, "my-up")

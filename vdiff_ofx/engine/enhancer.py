@@ -1,0 +1,106 @@
+"""The one inference path every adapter uses: frames in, enhanced frame out.
+
+Handles what differs between models so callers do not: strength, size multiples (pad and crop), scale > 1,
+temporal windows (N frames in, one out), alpha (carried, resized for upscalers) and tiling (auto-sized from free
+memory when not given).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from ..errors import ModelError, VdiffError
+from .memory import free_host_bytes, gpu_info
+from .models import ModelSpec, get_model
+from .providers import Backend
+from .session import ModelSession, warm_session
+from .tiling import pad_to_multiple, run_tiled
+
+# Rough activation memory per input pixel for the small CNNs vdiff ships (fp32, a few live feature maps).
+BYTES_PER_PIXEL = 2048
+
+
+class Enhancer:
+    """Apply one model to frames. ``process(window)`` takes ``window`` HxWx3(4) float32 frames, returns one."""
+
+    def __init__(
+        self,
+        model: str | ModelSpec,
+        backend: Backend | None = None,
+        tile: int | None = None,
+        overlap: int | None = None,
+        strength: float | None = None,
+        batch: int | None = None,
+        session: ModelSession | None = None,
+    ) -> None:
+        self.spec = model if isinstance(model, ModelSpec) else get_model(model)
+        self.session = session or warm_session(self.spec, backend)
+        if strength is not None:
+            if not self.spec.strength:
+                raise VdiffError(f"model '{self.spec.name}' has no strength control; drop --strength")
+            lo, hi = self.spec.strength.min, self.spec.strength.max
+            if not lo <= strength <= hi:
+                raise VdiffError(f"--strength {strength} is outside {lo}..{hi} for model '{self.spec.name}'")
+        self.strength = strength
+        self.tile = tile
+        self.overlap = overlap if overlap is not None else max(3 * self.spec.receptive_field, 24)
+        if self.tile is not None and self.tile <= 2 * self.overlap:
+            raise VdiffError(f"--tile {self.tile} must be larger than twice the overlap ({self.overlap})")
+        self.batch = batch or (8 if self.session.on_gpu else 1)
+
+    @property
+    def window(self) -> int:
+        return self.spec.temporal_window
+
+    @property
+    def scale(self) -> int:
+        return self.spec.scale
+
+    def auto_tile(self, height: int, width: int) -> int:
+        """Largest tile that fits in about a third of free device memory (whole frame when it fits)."""
+        free = None
+        if self.session.on_gpu:
+            info = gpu_info(self.session.backend.device_id)
+            free = int(info["free_bytes"]) if info else 4 << 30
+        else:
+            free = free_host_bytes()
+        per_pixel = BYTES_PER_PIXEL * self.window * self.scale * self.scale
+        pixels = max(free // 3 // per_pixel, 256 * 256)
+        if height * width <= pixels:
+            return max(height, width)
+        side = int(math.sqrt(pixels))
+        multiple = max(self.spec.size_multiple, 8)
+        return max(side - side % multiple, 2 * self.overlap + multiple)
+
+    def _infer(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(x, self.strength)
+
+    def process(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+        """Enhance the middle frame of ``frames`` (len == window) and return it as HxWxC float32."""
+        if len(frames) != self.window:
+            raise ModelError(f"model '{self.spec.name}' needs {self.window} frames, got {len(frames)}")
+        centre = frames[len(frames) // 2]
+        h, w = centre.shape[:2]
+        alpha = centre[..., 3] if centre.shape[-1] == 4 else None
+        chw = np.concatenate([np.transpose(f[..., :3], (2, 0, 1)) for f in frames], axis=0)
+        chw = np.ascontiguousarray(chw, dtype=np.float32)
+        tile = self.tile or self.auto_tile(h, w)
+        if tile >= max(h, w):
+            x, _, _ = pad_to_multiple(chw[None], self.spec.size_multiple)
+            y = self._infer(x)[0, :, : h * self.scale, : w * self.scale]
+        else:
+            y = run_tiled(self._infer, chw, tile, self.overlap, self.scale, self.spec.size_multiple, self.batch)
+        out = np.transpose(y, (1, 2, 0))
+        if alpha is not None:
+            if self.scale != 1:
+                alpha = cv2.resize(alpha, (w * self.scale, h * self.scale), interpolation=cv2.INTER_CUBIC)
+            out = np.concatenate([out, alpha[..., None]], axis=-1)
+        return np.clip(out, 0.0, 1.0, out=out).astype(np.float32, copy=False)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """Single-frame convenience: edge-replicate the frame to fill a temporal window."""
+        return self.process([frame] * self.window)

@@ -1,0 +1,108 @@
+"""One warm onnxruntime session per model: provider fallback, and IoBinding on a GPU to skip needless copies."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from .models import ModelSpec
+from .providers import GPU, Backend, chain
+
+log = logging.getLogger(__name__)
+
+
+class ModelSession:
+    """A loaded, checksum-verified model. ``run`` takes and returns NCHW float32 arrays."""
+
+    def __init__(self, spec: ModelSpec, backend: Backend | None = None, verify: bool = True) -> None:
+        import onnxruntime as ort
+
+        self.spec = spec
+        self.backend = backend or Backend()
+        if verify:
+            spec.verify()
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.backend.threads:
+            opts.intra_op_num_threads = self.backend.threads
+        opts.log_severity_level = 3
+        providers = chain(self.backend)
+        try:
+            self._session = ort.InferenceSession(
+                str(spec.file), sess_options=opts,
+                providers=[n for n, _ in providers], provider_options=[o for _, o in providers],
+            )
+        except Exception as exc:  # a GPU provider that fails to initialise: retry on CPU alone
+            if len(providers) > 1:
+                log.warning("GPU providers failed for %s (%s); falling back to CPU", spec.name, str(exc).splitlines()[0])
+                try:
+                    self._session = ort.InferenceSession(str(spec.file), sess_options=opts,
+                                                         providers=["CPUExecutionProvider"])
+                except Exception as exc2:
+                    raise ModelError(f"model '{spec.name}' cannot be loaded: {str(exc2).splitlines()[0]}") from None
+            else:
+                raise ModelError(f"model '{spec.name}' cannot be loaded: {str(exc).splitlines()[0]}") from None
+        self.providers: list[str] = self._session.get_providers()
+        self.requested = [n for n, _ in providers]
+        inputs = self._session.get_inputs()
+        self.image_input = next((i.name for i in inputs if i.name == "input"), inputs[0].name)
+        self.strength_input = spec.strength.input if spec.strength else None
+        names = {i.name for i in inputs}
+        if self.strength_input and self.strength_input not in names:
+            raise ModelError(f"model '{spec.name}': manifest names strength input '{self.strength_input}', "
+                             f"the graph has {sorted(names)}")
+        self.output = self._session.get_outputs()[0].name
+        self.on_gpu = self.providers[0] in GPU
+        self._lock = threading.Lock()
+
+    @property
+    def provider(self) -> str:
+        """The provider that actually runs the model (first of the loaded ones)."""
+        return self.providers[0]
+
+    def feeds(self, x: np.ndarray, strength: float | None) -> dict[str, np.ndarray]:
+        feeds = {self.image_input: np.ascontiguousarray(x, dtype=np.float32)}
+        if self.strength_input:
+            value = self.spec.strength.default if strength is None else strength
+            feeds[self.strength_input] = np.full((x.shape[0], 1, 1, 1), value / 255.0, np.float32)
+        return feeds
+
+    def run(self, x: np.ndarray, strength: float | None = None) -> np.ndarray:
+        """Run one batch. On a GPU the input is bound once and the output stays on the device until read."""
+        feeds = self.feeds(x, strength)
+        with self._lock:
+            if self.on_gpu and self.provider == "CUDAExecutionProvider":
+                return self._run_bound(feeds)
+            return self._session.run([self.output], feeds)[0]
+
+    def _run_bound(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        import onnxruntime as ort
+
+        binding = self._session.io_binding()
+        for name, value in feeds.items():
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, "cuda", self.backend.device_id))
+        binding.bind_output(self.output, "cuda", self.backend.device_id)
+        self._session.run_with_iobinding(binding)
+        return binding.copy_outputs_to_cpu()[0]
+
+    def describe(self) -> dict[str, Any]:
+        return {"model": self.spec.name, "provider": self.provider, "loaded": self.providers,
+                "requested": self.requested}
+
+
+_CACHE: dict[tuple[str, str, str], ModelSession] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def warm_session(spec: ModelSpec, backend: Backend | None = None) -> ModelSession:
+    """Return a cached session for (model, checksum, backend) so servers and repeated jobs skip the load."""
+    backend = backend or Backend()
+    key = (spec.name, spec.sha256, repr(backend))
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = ModelSession(spec, backend)
+        return _CACHE[key]
