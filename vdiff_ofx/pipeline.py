@@ -1,0 +1,249 @@
+"""decode -> preprocess -> enhance -> encode, each stage in its own thread joined by bounded queues, so the
+slowest stage (the model) sets the pace. Output goes to a temporary name in the target folder and is renamed
+only when complete; cancel or failure removes it. The source is never written."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .engine.enhancer import Enhancer
+from .engine.providers import Backend
+from .errors import Cancelled, OutputError, VdiffError
+from .io.codecs import EncodeSettings, choose_settings
+from .io.decode import decode_frames
+from .io.encode import Encoder
+from .io.probe import VideoInfo, probe
+from .ops.geometry import Op, apply, output_size
+from .ops.ranges import frames_to_timecode, resolve_range, timecode_to_frames
+from .ops.window import windows
+from .progress import Progress, ProgressFn
+
+_END = object()
+
+
+@dataclass
+class Job:
+    """Everything one enhancement needs; adapters (CLI, server, Resolve) build one of these."""
+
+    input: str
+    output: str
+    model: str = "denoise"
+    strength: float | None = None
+    tile: int | None = None
+    overlap: int | None = None
+    backend: Backend = field(default_factory=Backend)
+    codec: str | None = None
+    bit_depth: int | None = None
+    start: str | int | None = None
+    end: str | int | None = None
+    ops: list[Op] = field(default_factory=list)
+    overwrite: bool = False
+    copy_streams: bool = True
+    cuts: frozenset[int] = frozenset()
+    queue_size: int = 4
+
+
+@dataclass(frozen=True)
+class Result:
+    output: str
+    frames: int
+    seconds: float
+    width: int
+    height: int
+    settings: EncodeSettings
+    provider: str
+    start: int
+    end: int
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def partial_name(output: Path) -> Path:
+    """Hidden temporary name beside the output, keeping the extension so the container is chosen from it."""
+    return output.with_name(f".{output.stem}.vdiff-partial-{os.getpid()}-{threading.get_ident() % 10000}"
+                            f"{output.suffix}")
+
+
+def check_paths(source: Path, output: Path, overwrite: bool) -> None:
+    """Refuse before any work: output over the source, an existing output without overwrite, a bad folder."""
+    if output.exists() and source.exists() and os.path.samefile(source, output) or \
+            output.resolve() == source.resolve():
+        raise OutputError(f"refusing to write over the source {source}; choose another output name")
+    if output.is_dir():
+        raise OutputError(f"output {output} is a folder; give a file name such as {output / 'clip.mov'}")
+    if output.exists() and not overwrite:
+        raise OutputError(f"{output} already exists; pass --overwrite to replace it")
+    folder = output.parent
+    if not folder.is_dir():
+        raise OutputError(f"output folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder {folder} is not writable")
+
+
+class _Stage(threading.Thread):
+    """A worker thread that records its exception for the coordinator instead of dying silently."""
+
+    def __init__(self, name: str, target: Callable[[], None]) -> None:
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as exc:  # handed to the coordinator, re-raised there
+            self.error = exc
+
+
+def _put(q: queue.Queue, item: Any, cancel: threading.Event) -> bool:
+    while not cancel.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, cancel: threading.Event, others: list[_Stage]) -> Any:
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if cancel.is_set():
+                return _END
+            if any(s.error is not None for s in others):
+                return _END
+
+
+def _iter_queue(q: queue.Queue, cancel: threading.Event, others: list[_Stage]) -> Iterator[Any]:
+    while True:
+        item = _get(q, cancel, others)
+        if item is _END:
+            return
+        yield item
+
+
+def output_info(info: VideoInfo, start: int, width: int, height: int) -> VideoInfo:
+    """The source description as the encoder should tag the output: new size, timecode moved to ``start``."""
+    tc = info.start_timecode
+    if tc and start:
+        drop = ";" in tc
+        tc = frames_to_timecode(timecode_to_frames(tc, info.frame_rate) + start, info.frame_rate, drop)
+    return dataclasses.replace(info, width=width, height=height, start_timecode=tc)
+
+
+def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+        enhancer: Enhancer | None = None) -> Result:
+    """Run one job to completion; raises VdiffError (Cancelled on cancel) and leaves nothing behind on failure."""
+    cancel = cancel or threading.Event()
+    source, output = Path(job.input), Path(job.output)
+    check_paths(source, output, job.overwrite)
+    info = probe(str(source))
+    start, end = resolve_range(job.start, job.end, info.frame_count, info.frame_rate, info.start_timecode)
+    enh = enhancer or Enhancer(job.model, job.backend, job.tile, job.overlap, job.strength)
+    width, height = output_size(job.ops, info.width, info.height)
+    width, height = width * enh.scale, height * enh.scale
+    settings = choose_settings(str(output), info, job.codec, job.bit_depth)
+    total = end - start
+    temp = partial_name(output)
+    full_range = start == 0 and end == info.frame_count
+    decoded: queue.Queue = queue.Queue(job.queue_size)
+    enhanced: queue.Queue = queue.Queue(job.queue_size)
+    stages: list[_Stage] = []
+    first_pts: list[int | None] = []
+
+    def decode() -> None:
+        for frame in decode_frames(info, start, end):
+            if cancel.is_set():
+                return
+            rgb = apply(job.ops, frame.rgb) if job.ops else frame.rgb
+            if not _put(decoded, (frame.index, frame.pts, rgb), cancel):
+                return
+        _put(decoded, _END, cancel)
+
+    def enhance() -> None:
+        items = ((idx, (pts, rgb)) for idx, pts, rgb in _iter_queue(decoded, cancel, stages))
+        for idx, (pts, _), win in windows(items, enh.window, job.cuts):
+            if cancel.is_set():
+                return
+            out = enh.process([rgb for _, rgb in win])
+            if not _put(enhanced, (idx, pts, out), cancel):
+                return
+        if not cancel.is_set() and not any(s.error for s in stages[:1]):
+            _put(enhanced, _END, cancel)
+
+    started = time.monotonic()
+    done = 0
+    encoder: Encoder | None = None
+    try:
+        encoder = Encoder(str(temp), output_info(info, start, width, height), settings, width, height,
+                          copy_streams=job.copy_streams and full_range)
+        stages += [_Stage("vdiff-decode", decode), _Stage("vdiff-enhance", enhance)]
+        for s in stages:
+            s.start()
+        if progress:
+            progress(Progress(0, total, 0.0))
+        for idx, pts, out in _iter_queue(enhanced, cancel, stages):
+            if not first_pts:
+                first_pts.append(pts)
+            rel = None if pts is None or first_pts[0] is None else pts - first_pts[0]
+            encoder.write(out, rel)
+            done += 1
+            if progress:
+                progress(Progress(done, total, time.monotonic() - started))
+        for s in stages:
+            s.join(timeout=5)
+        errors = [s.error for s in stages if s.error is not None]
+        if errors:
+            raise errors[0]
+        if cancel.is_set():
+            raise Cancelled("cancelled; partial output removed")
+        if done != total:
+            raise VdiffError(f"only {done} of {total} frames came through; output discarded")
+        encoder.close()
+        encoder = None
+        os.replace(temp, output)
+    except BaseException as exc:
+        cancel.set()
+        if encoder is not None:
+            try:
+                encoder.abort()
+            except Exception:
+                pass
+        for s in stages:
+            s.join(timeout=5)
+        try:
+            temp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            if exc.errno == errno.ENOSPC:
+                raise OutputError(f"disk full while writing {output}; partial output removed") from None
+            raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
+        if isinstance(exc, KeyboardInterrupt):
+            raise Cancelled("cancelled; partial output removed") from None
+        raise
+    return Result(str(output), done, time.monotonic() - started, width, height, settings,
+                  enh.session.provider, start, end)
+
+
+def frames_in(job: Job) -> int:
+    """How many frames a job will write (for queue displays before it starts)."""
+    info = probe(job.input)
+    s, e = resolve_range(job.start, job.end, info.frame_count, info.frame_rate, info.start_timecode)
+    return e - s
+
+
+__all__ = ["Job", "Result", "run", "frames_in", "check_paths", "partial_name", "Fraction"]
