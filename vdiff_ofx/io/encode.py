@@ -1,0 +1,241 @@
+"""Write processed float RGB frames to a file the editor can drop back on the timeline.
+
+Everything the editor relies on besides the pixels is carried over from the
+source: colour tags, start timecode, rotation, frame rate and per-frame
+timestamps (so VFR survives), and audio/subtitle packets remuxed byte for byte.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from vdiff_ofx.errors import OutputError
+from vdiff_ofx.io._averr import output_errors, reason
+from vdiff_ofx.io.codecs import EncodeSettings, container_of
+from vdiff_ofx.io.colour import PRIMARIES, SPACES, TRC, is_yuv_format, matrix_for, rgb_to_frame, value_of
+from vdiff_ofx.io.probe import VideoInfo
+
+log = logging.getLogger(__name__)
+
+_MUXERS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska"}
+_FULL_RANGE_OK = ("ffv1", "libx264", "libx265")  # ProRes/DNxHR are always limited range
+_LOOKAHEAD_S = 0.5  # copied packets are muxed up to this far ahead of the video
+
+
+class Encoder:
+    """Encode frames to ``path`` with ``settings``; a context manager (aborts on exception)."""
+
+    def __init__(self, path: str, source: VideoInfo, settings: EncodeSettings, width: int, height: int,
+                 frame_rate: Fraction | None = None, copy_streams: bool = True,
+                 container_path_hint: str | None = None) -> None:
+        self.path = path
+        self.source = source
+        self.settings = settings
+        self.width, self.height = int(width), int(height)
+        ext = container_of(container_path_hint or path)
+        rate = Fraction(frame_rate) if frame_rate else Fraction(source.frame_rate)
+        self.retimed = frame_rate is not None and Fraction(frame_rate) != Fraction(source.frame_rate)
+        # VFR: source pts pass straight through (source time_base). CFR: frame n gets pts n in 1/rate, so the
+        # output rate is exact even when the source has millisecond timestamps (mkv); a given source pts is
+        # snapped to its frame slot, so dropped/inserted frames keep their place.
+        self.passthrough = bool(source.vfr) and not self.retimed
+        self.time_base = Fraction(source.time_base) if self.passthrough else 1 / rate
+        self._src_slot = 1 / (rate * Fraction(source.time_base))  # source ticks per output frame
+        self._pts0 = (source.start_pts or 0) if self.passthrough else \
+            int(round((source.start_pts or 0) / self._src_slot))
+        self._count = 0
+        self._last_pts: int | None = None
+        self._closed = False
+        self.matrix = matrix_for(source.colorspace, source.height)
+        yuv = is_yuv_format(settings.pix_fmt)
+        self.color_range = ("pc" if source.color_range == "pc" and settings.codec in _FULL_RANGE_OK else "tv") \
+            if yuv else "pc"
+        with output_errors(path, "cannot create"):
+            self._out = av.open(path, "w", format=_MUXERS[ext])
+        try:
+            self._setup_video(rate, yuv)
+            self._copies: dict[int, object] = {}
+            self._src = None
+            self._src_packets = None
+            self._pending = None
+            if copy_streams:
+                self._setup_copies()
+        except BaseException:
+            self._out.close()
+            raise
+
+    # -- setup ---------------------------------------------------------------------------------------------
+    def _setup_video(self, rate: Fraction, yuv: bool) -> None:
+        s, src = self.settings, self.source
+        if s.codec == "dnxhd" and (self.width < 256 or self.height < 120):
+            raise OutputError(f"{s.label or 'DNxHR'} needs at least 256x120 pixels, "
+                              f"got {self.width}x{self.height}: use ProRes or FFV1")
+        try:
+            vs = self._out.add_stream(s.codec, rate=rate, options=dict(s.options))
+        except (av.FFmpegError, ValueError) as exc:
+            raise OutputError(f"encoder {s.codec} is not available: {reason(exc)}") from None
+        vs.width, vs.height = self.width, self.height
+        vs.pix_fmt = s.pix_fmt
+        vs.time_base = self.time_base
+        cc = vs.codec_context
+        cc.time_base = self.time_base
+        cc.thread_count = 0
+        cc.color_range = 2 if self.color_range == "pc" else 1
+        if yuv:
+            cc.colorspace = value_of(SPACES, self.matrix) or 2
+        else:
+            cc.colorspace = 0
+        for attr, table, val in (("color_primaries", PRIMARIES, src.color_primaries),
+                                 ("color_trc", TRC, src.color_trc)):
+            num = value_of(table, val)
+            if num is not None:
+                setattr(cc, attr, num)
+        if s.codec == "libx265" and self._out.format.name in ("mp4", "mov"):
+            cc.codec_tag = "hvc1"  # plays in QuickTime / Resolve on macOS
+        if src.start_timecode:
+            vs.metadata["timecode"] = src.start_timecode
+        if src.rotation:
+            vs.set_display_rotation(src.rotation)
+        self._vs = vs
+
+    def _setup_copies(self) -> None:
+        """Add a stream-copy output for each audio/subtitle stream the container can hold."""
+        try:
+            self._src = av.open(self.source.path)
+        except (av.FFmpegError, OSError) as exc:
+            log.warning("not copying audio: cannot reopen %s: %s", self.source.path, reason(exc))
+            return
+        supported = getattr(self._out, "supported_codecs", None)
+        for st in self._src.streams:
+            if st.index == self.source.stream_index or st.type not in ("audio", "subtitle"):
+                continue  # tmcd/data is regenerated from the timecode tag; extra video is dropped
+            name = getattr(st.codec_context, "name", None)
+            if supported is not None and name not in supported:
+                log.warning("not copying %s stream %d (%s): %s cannot hold it", st.type, st.index, name,
+                            self._out.format.name)
+                continue
+            try:
+                self._copies[st.index] = self._out.add_stream_from_template(st)
+            except (av.FFmpegError, ValueError) as exc:
+                log.warning("not copying %s stream %d: %s", st.type, st.index, reason(exc))
+        if self._copies:
+            self._src_packets = self._src.demux([self._src.streams[i] for i in self._copies])
+        else:
+            self._src.close()
+            self._src = None
+
+    # -- writing -------------------------------------------------------------------------------------------
+    def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
+        """Encode one float32 HxWx3(4) frame (0..1, clipped); ``pts`` in ``self.time_base`` (source pts)."""
+        if self._closed:
+            raise RuntimeError("write() after close()")
+        if rgb.shape[:2] != (self.height, self.width):
+            raise ValueError(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, encoder expects {self.width}x{self.height}")
+        if pts is None:
+            pts = self._pts0 + self._count if not self.passthrough else \
+                self._pts0 + int(round(self._count * self._src_slot))
+        elif not self.passthrough and not self.retimed:
+            pts = int(round(pts / self._src_slot))
+        if self._last_pts is not None and pts <= self._last_pts:
+            raise ValueError(f"pts {pts} is not after the previous frame's pts {self._last_pts}")
+        frame = rgb_to_frame(rgb, self.settings.pix_fmt, self.matrix, self.color_range)
+        cc = self._vs.codec_context
+        frame.color_primaries = cc.color_primaries
+        frame.color_trc = cc.color_trc
+        frame.pts = pts
+        frame.time_base = self.time_base
+        self._last_pts = pts
+        self._count += 1
+        with output_errors(self.path, f"cannot encode {self.settings.label} to"):
+            for pkt in self._vs.encode(frame):
+                self._out.mux(pkt)
+            self._pump(float((pts - self._pts0) * self.time_base) + _LOOKAHEAD_S)
+
+    def _pump(self, until_s: float | None) -> None:
+        """Mux copied source packets up to ``until_s`` seconds (all when None)."""
+        if self._src_packets is None:
+            return
+        while True:
+            pkt = self._pending
+            self._pending = None
+            if pkt is None:
+                try:
+                    pkt = next(self._src_packets)
+                except StopIteration:
+                    self._src_packets = None
+                    return
+                except (av.FFmpegError, OSError) as exc:
+                    log.warning("stopped copying audio at a damaged packet: %s", reason(exc))
+                    self._src_packets = None
+                    return
+            if pkt.size == 0 or pkt.dts is None and pkt.pts is None:
+                continue
+            t = pkt.dts if pkt.dts is not None else pkt.pts
+            if until_s is not None and float(t * pkt.time_base) - self._start_s() > until_s:
+                self._pending = pkt
+                return
+            pkt.stream = self._copies[pkt.stream.index]
+            self._out.mux(pkt)
+
+    def _start_s(self) -> float:
+        return float((self.source.start_pts or 0) * self.source.time_base)
+
+    def close(self) -> None:
+        """Flush the encoder, mux the rest of the copied streams and finish the file."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            with output_errors(self.path):
+                for pkt in self._vs.encode(None):
+                    self._out.mux(pkt)
+                self._pump(None)
+                self._out.close()
+        except BaseException:
+            try:
+                self._out.close()
+            except (av.FFmpegError, OSError):
+                pass
+            raise
+        finally:
+            self._close_source()
+
+    def abort(self) -> None:
+        """Stop without flushing (cancel); the caller deletes the partial file."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._out.close()
+        except (av.FFmpegError, OSError):
+            pass
+        finally:
+            self._close_source()
+
+    def _close_source(self) -> None:
+        if self._src is not None:
+            self._src.close()
+            self._src = None
+            self._src_packets = None
+
+    def __enter__(self) -> Encoder:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def remove_partial(path: str) -> None:
+    """Delete a partial output, ignoring a file that is already gone."""
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

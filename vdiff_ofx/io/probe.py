@@ -1,0 +1,200 @@
+"""Probe a clip once: everything decode/encode/the pipeline need to know about the source.
+
+The probe also decodes the first frame, so an unknown/undecodable codec fails
+here with one clear InputError rather than halfway through a job.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+from av.video.format import VideoFormat
+
+from vdiff_ofx.errors import InputError
+from vdiff_ofx.io._averr import reason
+from vdiff_ofx.io.colour import PRIMARIES, RANGES, SPACES, TRC, format_layout, name_of
+
+# Containers whose header frame count (nb_frames) is trustworthy.
+_HEADER_COUNT_FORMATS = ("mov", "mp4", "avi", "mxf")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What we know about a source clip's (first) video stream."""
+
+    path: str
+    container: str
+    codec: str
+    width: int
+    height: int
+    pix_fmt: str
+    bit_depth: int
+    chroma: str
+    has_alpha: bool
+    frame_rate: Fraction
+    time_base: Fraction
+    frame_count: int
+    duration: float
+    vfr: bool
+    start_timecode: str | None
+    rotation: int
+    color_primaries: str | None
+    color_trc: str | None
+    colorspace: str | None
+    color_range: str | None
+    other_streams: tuple[str, ...]
+    # Additions (defaults so others can construct VideoInfo in tests):
+    stream_index: int = 0            # index of the video stream in the container
+    start_pts: int | None = None     # pts of frame 0, in time_base
+    # Presentation timestamps of every frame, when the probe had to demux them anyway (non-mov containers).
+    frame_pts: tuple[int, ...] = field(default=(), repr=False, compare=False)
+
+
+def _chroma(pix_fmt: str) -> str:
+    fmt = VideoFormat(pix_fmt)
+    if fmt.is_rgb or len(fmt.components) < 3:
+        return "444"
+    w, h = fmt.chroma_width(64), fmt.chroma_height(64)
+    return {(64, 64): "444", (32, 64): "422", (32, 32): "420", (16, 64): "411", (64, 32): "440",
+            (16, 16): "410"}.get((w, h), "420")
+
+
+def _is_vfr(deltas: list[int], tb: Fraction) -> bool:
+    """True when frame durations vary by more than timestamp rounding (1 tick) and 2%."""
+    deltas = [d for d in deltas if d > 0]
+    if len(deltas) < 2:
+        return False
+    med = statistics.median(deltas)
+    tol = max(1.5, 0.02 * med)
+    return any(abs(d - med) > tol for d in deltas)
+
+
+def _timecode(container, stream) -> str | None:
+    for md in [stream.metadata, container.metadata] + [s.metadata for s in container.streams if s.type == "data"]:
+        for key in ("timecode", "TIMECODE"):
+            if md.get(key):
+                return str(md[key])
+    return None
+
+
+def _stream_label(s) -> str:
+    cc = s.codec_context if s.type in ("video", "audio", "subtitle") else None
+    name = getattr(cc, "name", None) if cc is not None else None
+    if not name and s.type == "data":
+        name = "tmcd" if ("timecode" in s.metadata or "TimeCode" in s.metadata.get("handler_name", "")) else "unknown"
+    return f"{s.type}:{name or 'unknown'}"
+
+
+def probe(path: str) -> VideoInfo:
+    """Open ``path`` and describe its video stream; InputError (one line) when it cannot be used."""
+    if not os.path.exists(path):
+        raise InputError(f"file not found: {path}")
+    if os.path.isdir(path):
+        raise InputError(f"is a folder, not a video file: {path}")
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a readable video file: {path} ({reason(exc)})") from None
+    try:
+        return _probe_open(path, container)
+    finally:
+        container.close()
+
+
+def _probe_open(path: str, container) -> VideoInfo:
+    videos = [s for s in container.streams.video
+              if not (s.disposition & av.stream.Disposition.attached_pic)]
+    if not videos:
+        raise InputError(f"no video stream in {path}")
+    vs = videos[0]
+    cc = vs.codec_context
+    if cc is None or not getattr(cc, "name", None):
+        raise InputError(f"unknown video codec in {path}")
+    tb = Fraction(vs.time_base) if vs.time_base else Fraction(1, 90000)
+    fmt_name = container.format.name
+
+    # Decode the first frame: proves the codec works and gives pix_fmt/rotation/colour tags reliably.
+    first = None
+    try:
+        for frame in container.decode(vs):
+            first = frame
+            break
+    except (av.FFmpegError, OSError) as exc:
+        raise InputError(f"cannot decode video in {path} ({cc.name}): {reason(exc)}") from None
+    if first is None:
+        raise InputError(f"no decodable video frames in {path}")
+
+    pix_fmt = first.format.name
+    _, bits, _, alpha = format_layout(pix_fmt)
+    bits = max(c.bits for c in first.format.components)
+
+    # Frame count and timestamps.
+    frame_pts: tuple[int, ...] = ()
+    header_ok = any(f in fmt_name.split(",") for f in _HEADER_COUNT_FORMATS) and vs.frames > 0
+    if header_ok:
+        count = int(vs.frames)
+        try:
+            ts = sorted(e.timestamp for e in vs.index_entries if not e.is_discard)
+        except Exception:  # noqa: BLE001 - index access is best-effort
+            ts = []
+        vfr = _is_vfr([b - a for a, b in zip(ts, ts[1:])], tb)
+    else:
+        pts_list: list[int | None] = []
+        try:
+            container.seek(0)
+            for pkt in container.demux(vs):
+                if pkt.size == 0:
+                    continue
+                pts_list.append(pkt.pts)
+        except (av.FFmpegError, OSError):
+            pass  # truncated tail: count what was readable; decode reports the failing frame
+        count = len(pts_list)
+        if all(p is not None for p in pts_list):
+            frame_pts = tuple(sorted(pts_list))  # type: ignore[arg-type]
+        vfr = _is_vfr([b - a for a, b in zip(frame_pts, frame_pts[1:])], tb)
+    if count <= 0:
+        raise InputError(f"video has no frames: {path}")
+
+    rate = vs.average_rate or vs.base_rate or vs.guessed_rate
+    if not rate and count and vs.duration:
+        rate = Fraction(count) / (vs.duration * tb)
+    rate = Fraction(rate) if rate else Fraction(25)
+    if not vfr and vs.base_rate and abs(Fraction(vs.base_rate) - rate) / rate < Fraction(1, 200):
+        rate = Fraction(vs.base_rate)  # exact nominal rate (avoid 2997/125-style averages of ms timestamps)
+
+    if vs.duration:
+        duration = float(vs.duration * tb)
+    elif container.duration:
+        duration = container.duration / 1_000_000
+    else:
+        duration = float(count / rate)
+
+    return VideoInfo(
+        path=path,
+        container=fmt_name,
+        codec=cc.name,
+        width=int(first.width),
+        height=int(first.height),
+        pix_fmt=pix_fmt,
+        bit_depth=int(bits),
+        chroma=_chroma(pix_fmt),
+        has_alpha=bool(alpha),
+        frame_rate=rate,
+        time_base=tb,
+        frame_count=count,
+        duration=duration,
+        vfr=vfr,
+        start_timecode=_timecode(container, vs),
+        rotation=int(round((first.rotation or 0) / 90.0)) * 90 % 360,
+        color_primaries=name_of(PRIMARIES, cc.color_primaries) or name_of(PRIMARIES, first.color_primaries),
+        color_trc=name_of(TRC, cc.color_trc) or name_of(TRC, first.color_trc),
+        colorspace=name_of(SPACES, cc.colorspace) or name_of(SPACES, first.colorspace),
+        color_range=name_of(RANGES, cc.color_range) or name_of(RANGES, first.color_range),
+        other_streams=tuple(_stream_label(s) for s in container.streams if s.index != vs.index),
+        stream_index=vs.index,
+        start_pts=first.pts,
+    )
