@@ -121,3 +121,17 @@ def test_add_user_model_checks_contract(kit, tmp_path):
         models.add_user_model(bad, "bad")
     with pytest.raises(ModelError, match="already exists"):
         models.add_user_model(good, "my-up")
+
+
+def test_missing_gpu_library_falls_back_to_cpu_with_one_clear_line(kit, caplog, capfd):
+    offered = providers.available()
+    from vdiff_ofx.engine.memory import gpu_info
+    if "CUDAExecutionProvider" not in offered or gpu_info() is not None:
+        pytest.skip("needs a GPU build of onnxruntime on a machine without a usable GPU (CI has one)")
+    caplog.set_level("WARNING")
+    from vdiff_ofx.engine import session as session_mod
+    session_mod._WARNED.clear()
+    sess = ModelSession(models.get_model("cnn"), providers.Backend(providers=["cuda", "cpu"]))
+    assert sess.provider == "CPUExecutionProvider"
+    assert any("CUDA could not load" in r.getMessage() for r in caplog.records)
+    assert "EP Error" not in capfd.readouterr().out  # nothing leaks onto stdout (pipes carry video there)

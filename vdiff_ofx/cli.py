@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="vdiff: %(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="vdiff: %(message)s")
     try:
         return args.fn(args)
     except Cancelled as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import threading
 from typing import Any
@@ -15,12 +17,22 @@ from .providers import GPU, Backend, chain
 log = logging.getLogger(__name__)
 
 
+_WARNED: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        log.warning(message)
+
+
 class ModelSession:
     """A loaded, checksum-verified model. ``run`` takes and returns NCHW float32 arrays."""
 
     def __init__(self, spec: ModelSpec, backend: Backend | None = None, verify: bool = True) -> None:
         import onnxruntime as ort
 
+        ort.set_default_logger_severity(4)  # our own one-line messages replace onnxruntime's C++ log spam
         self.spec = spec
         self.backend = backend or Backend()
         if verify:
@@ -31,23 +43,34 @@ class ModelSession:
             opts.intra_op_num_threads = self.backend.threads
         opts.log_severity_level = 3
         providers = chain(self.backend)
+        captured = io.StringIO()
         try:
-            self._session = ort.InferenceSession(
-                str(spec.file), sess_options=opts,
-                providers=[n for n, _ in providers], provider_options=[o for _, o in providers],
-            )
+            # onnxruntime print()s provider failures to stdout, which would corrupt `vdiff pipe` output
+            with contextlib.redirect_stdout(captured):
+                self._session = ort.InferenceSession(
+                    str(spec.file), sess_options=opts,
+                    providers=[n for n, _ in providers], provider_options=[o for _, o in providers],
+                )
         except Exception as exc:  # a GPU provider that fails to initialise: retry on CPU alone
             if len(providers) > 1:
                 log.warning("GPU providers failed for %s (%s); falling back to CPU", spec.name, str(exc).splitlines()[0])
                 try:
-                    self._session = ort.InferenceSession(str(spec.file), sess_options=opts,
-                                                         providers=["CPUExecutionProvider"])
+                    with contextlib.redirect_stdout(captured):
+                        self._session = ort.InferenceSession(str(spec.file), sess_options=opts,
+                                                             providers=["CPUExecutionProvider"])
                 except Exception as exc2:
                     raise ModelError(f"model '{spec.name}' cannot be loaded: {str(exc2).splitlines()[0]}") from None
             else:
                 raise ModelError(f"model '{spec.name}' cannot be loaded: {str(exc).splitlines()[0]}") from None
         self.providers: list[str] = self._session.get_providers()
         self.requested = [n for n, _ in providers]
+        missing = [n for n in self.requested if n in GPU and n not in self.providers]
+        if captured.getvalue().strip():
+            log.info("onnxruntime: %s", " ".join(captured.getvalue().split())[:500])
+        if missing:
+            _warn_once(f"{', '.join(p.replace('ExecutionProvider', '') for p in missing)} could not load "
+                       f"(GPU, driver or CUDA/cuDNN/TensorRT libraries missing); running '{spec.name}' on "
+                       f"{self.providers[0]}. `vdiff doctor` shows details.")
         inputs = self._session.get_inputs()
         self.image_input = next((i.name for i in inputs if i.name == "input"), inputs[0].name)
         self.strength_input = spec.strength.input if spec.strength else None
