@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import signal
@@ -207,7 +208,27 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--sigma", type=float, default=20.0, help="noise added to the clean sample (0-255 scale)")
     _add_backend_args(dm)
     dm.set_defaults(fn=cmd_demo)
+
+    for module in ADAPTERS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name == module:  # that adapter is not part of this build
+                continue
+            raise
+        mod.register(sub, _add_backend_args)
     return p
+
+
+# Adapters add their own subcommands: each module has register(subparsers, add_backend_args), and its
+# handlers receive the parsed args (use cli._backend(args) for the Backend).
+ADAPTERS = (
+    "vdiff_ofx.analysis.command",   # vdiff analyze
+    "vdiff_ofx.server.command",     # vdiff serve
+    "vdiff_ofx.pipe",               # vdiff pipe
+    "vdiff_ofx.resolve_install",    # vdiff install-resolve
+    "vdiff_ofx.ofx_install",        # vdiff install-ofx
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
