@@ -55,6 +55,11 @@ class Encoder:
         yuv = is_yuv_format(settings.pix_fmt)
         self.color_range = ("pc" if source.color_range == "pc" and settings.codec in _FULL_RANGE_OK else "tv") \
             if yuv else "pc"
+        folder = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(folder):
+            raise OutputError(f"cannot create {path}: folder does not exist")
+        if not os.access(folder, os.W_OK):
+            raise OutputError(f"cannot create {path}: permission denied")
         with output_errors(path, "cannot create"):
             self._out = av.open(path, "w", format=_MUXERS[ext])
         try:

@@ -81,6 +81,12 @@ def _timecode(container, stream) -> str | None:
     return None
 
 
+def _tag(table: dict[int, str], attr: str, tags: dict, *sources) -> str | None:
+    """First specified value of a colour tag: container/stream, then first frame, then decoder."""
+    return name_of(table, tags[attr]) or next((n for n in (name_of(table, getattr(x, attr)) for x in sources) if n),
+                                              None)
+
+
 def _stream_label(s) -> str:
     cc = s.codec_context if s.type in ("video", "audio", "subtitle") else None
     name = getattr(cc, "name", None) if cc is not None else None
@@ -116,6 +122,9 @@ def _probe_open(path: str, container) -> VideoInfo:
         raise InputError(f"unknown video codec in {path}")
     tb = Fraction(vs.time_base) if vs.time_base else Fraction(1, 90000)
     fmt_name = container.format.name
+
+    # Container-level colour tags, read before decoding (some decoders overwrite them from the bitstream).
+    tags = {k: getattr(cc, k) for k in ("color_primaries", "color_trc", "colorspace", "color_range")}
 
     # Decode the first frame: proves the codec works and gives pix_fmt/rotation/colour tags reliably.
     first = None
@@ -168,10 +177,11 @@ def _probe_open(path: str, container) -> VideoInfo:
 
     if vs.duration:
         duration = float(vs.duration * tb)
-    elif container.duration:
-        duration = container.duration / 1_000_000
+    elif vfr and len(frame_pts) > 1:
+        last = statistics.median(b - a for a, b in zip(frame_pts, frame_pts[1:]))
+        duration = float((frame_pts[-1] - frame_pts[0] + last) * tb)
     else:
-        duration = float(count / rate)
+        duration = float(count / rate)  # not the container's, which includes audio
 
     return VideoInfo(
         path=path,
@@ -190,11 +200,12 @@ def _probe_open(path: str, container) -> VideoInfo:
         vfr=vfr,
         start_timecode=_timecode(container, vs),
         rotation=int(round((first.rotation or 0) / 90.0)) * 90 % 360,
-        color_primaries=name_of(PRIMARIES, cc.color_primaries) or name_of(PRIMARIES, first.color_primaries),
-        color_trc=name_of(TRC, cc.color_trc) or name_of(TRC, first.color_trc),
-        colorspace=name_of(SPACES, cc.colorspace) or name_of(SPACES, first.colorspace),
-        color_range=name_of(RANGES, cc.color_range) or name_of(RANGES, first.color_range),
+        color_primaries=_tag(PRIMARIES, "color_primaries", tags, first, cc),
+        color_trc=_tag(TRC, "color_trc", tags, first, cc),
+        colorspace=_tag(SPACES, "colorspace", tags, first, cc),
+        color_range=_tag(RANGES, "color_range", tags, first, cc),
         other_streams=tuple(_stream_label(s) for s in container.streams if s.index != vs.index),
         stream_index=vs.index,
         start_pts=first.pts,
+        frame_pts=frame_pts,
     )

@@ -1,0 +1,97 @@
+"""probe(): fields that the pipeline relies on, and one-line InputErrors for unusable inputs."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from clip_kit import make_clip
+from vdiff_ofx.errors import InputError
+from vdiff_ofx.io.probe import probe
+
+
+def test_probe_10bit_mkv(tmp_path):
+    p = tmp_path / "a.mkv"
+    make_clip(p, "ffv1", "yuv420p10le", n=6, timecode="01:00:00:00", audio="aac")
+    info = probe(str(p))
+    assert (info.codec, info.pix_fmt, info.bit_depth, info.chroma, info.has_alpha) == \
+        ("ffv1", "yuv420p10le", 10, "420", False)
+    assert (info.width, info.height, info.frame_count) == (64, 48, 6)
+    assert info.frame_rate == Fraction(24000, 1001)
+    assert not info.vfr
+    assert info.start_timecode == "01:00:00:00"
+    assert (info.color_primaries, info.color_trc, info.colorspace, info.color_range) == \
+        ("bt709", "bt709", "bt709", "tv")
+    assert info.other_streams == ("audio:aac",)
+    assert info.container.startswith("matroska")
+    assert info.duration == pytest.approx(6 * 1001 / 24000, abs=0.01)
+
+
+def test_probe_mov_header_count_rotation_timecode(tmp_path):
+    p = tmp_path / "a.mov"
+    make_clip(p, "prores_ks", "yuv422p10le", n=5, timecode="00:59:59;29", rotation=90,
+              rate=Fraction(30000, 1001), colour=("smpte170m", "smpte170m", "smpte170m", "tv"))
+    info = probe(str(p))
+    assert (info.codec, info.chroma, info.frame_count, info.rotation) == ("prores", "422", 5, 90)
+    assert info.frame_rate == Fraction(30000, 1001)
+    assert info.start_timecode == "00:59:59;29"
+    assert info.colorspace == "smpte170m"
+    assert "data:tmcd" in info.other_streams
+
+
+def test_probe_vfr(tmp_path):
+    p = tmp_path / "v.mkv"
+    make_clip(p, "ffv1", "yuv420p", n=6, pts=[0, 40, 80, 200, 240, 400], time_base=Fraction(1, 1000))
+    info = probe(str(p))
+    assert info.vfr and info.frame_count == 6
+    assert info.frame_pts == (0, 40, 80, 200, 240, 400)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        probe(str(tmp_path / "nope.mov"))
+
+
+def test_garbage_file(tmp_path):
+    p = tmp_path / "junk.mov"
+    p.write_bytes(np.random.default_rng(1).integers(0, 255, 5000, dtype=np.uint8).tobytes())
+    with pytest.raises(InputError) as e:
+        probe(str(p))
+    assert "\n" not in str(e.value)
+
+
+def test_audio_only(tmp_path):
+    p = tmp_path / "a.m4a"
+    with av.open(str(p), "w", format="mp4") as c:
+        s = c.add_stream("aac", rate=48000)
+        for k in range(5):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            f.sample_rate, f.pts = 48000, k * 1024
+            for pk in s.encode(f):
+                c.mux(pk)
+        for pk in s.encode(None):
+            c.mux(pk)
+    with pytest.raises(InputError, match="no video stream"):
+        probe(str(p))
+
+
+def test_zero_frames(tmp_path):
+    p = tmp_path / "z.mkv"
+    with av.open(str(p), "w") as c:
+        s = c.add_stream("ffv1", rate=24)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        c.start_encoding()
+    with pytest.raises(InputError):
+        probe(str(p))
+
+
+def test_truncated_before_index(tmp_path):
+    p = tmp_path / "t.mov"
+    make_clip(p, "prores_ks", "yuv422p10le", n=5)
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])  # moov is at the end: nothing usable left
+    with pytest.raises(InputError):
+        probe(str(p))
