@@ -176,3 +176,23 @@ def test_abort_and_context_manager(tmp_path):
     enc.abort()  # idempotent
     assert set(PRESETS) >= {"prores_hq", "prores_4444", "dnxhr_hqx", "h264", "h264_10bit", "h265", "h265_10bit",
                             "ffv1"}
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/dev/full"), reason="needs /dev/full")
+def test_disk_full_is_one_line_output_error(tmp_path):
+    src = tmp_path / "s.mkv"
+    make_clip(src, n=1)
+    info = probe(str(src))
+    with pytest.raises(OutputError, match="disk full") as e:
+        with Encoder("/dev/full", info, choose_settings("x.mkv", info), 64, 48, container_path_hint="x.mkv") as enc:
+            for i in range(3):
+                enc.write(pattern(i))
+    assert "\n" not in str(e.value)
+
+
+def test_retime_to_new_rate(tmp_path):
+    src = tmp_path / "s.mkv"
+    make_clip(src, n=6)
+    _, _, o = _transcode(src, tmp_path / "o.mov", frame_rate=Fraction(25))
+    assert o.frame_rate == Fraction(25) and o.frame_count == 6
+    assert video_times(tmp_path / "o.mov") == pytest.approx([i / 25 for i in range(6)])

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import av
 
-from vdiff_ofx.errors import InputError, OutputError
+from vdiff_ofx.errors import OutputError
 
 _OS_REASONS = {
     errno.ENOSPC: "disk full",
@@ -39,14 +39,3 @@ def output_errors(path: str, action: str = "cannot write") -> Iterator[None]:
         raise
     except (av.FFmpegError, OSError) as exc:
         raise OutputError(f"{action} {path}: {reason(exc)}") from None
-
-
-@contextlib.contextmanager
-def input_errors(path: str, action: str = "cannot read") -> Iterator[None]:
-    """Map OSError / FFmpegError raised while reading ``path`` to InputError."""
-    try:
-        yield
-    except InputError:
-        raise
-    except (av.FFmpegError, OSError) as exc:
-        raise InputError(f"{action} {path}: {reason(exc)}") from None

@@ -121,16 +121,18 @@ def _upsample(c: np.ndarray, h: int, w: int) -> np.ndarray:
 
 # Box(up(c)) == c convolved with [1/8, 3/4, 1/8] (edge-replicated); its inverse has taps C * r**|k|.
 _R = -3.0 + 8.0 ** 0.5
-_INV = np.array([_R ** abs(k) for k in range(-8, 9)], dtype=np.float64)
+_INV = np.array([_R ** abs(k) for k in range(-6, 7)], dtype=np.float64)
 _INV /= _INV.sum()
 
 
 def _fir(x: np.ndarray) -> np.ndarray:
+    """Symmetric FIR with the inverse-blur taps along axis 1 (edge-replicated)."""
     n = len(_INV) // 2
+    w = x.shape[1]
     pad = np.pad(x, ((0, 0), (n, n)), mode="edge")
-    out = np.zeros_like(x)
-    for i, t in enumerate(_INV):
-        out += np.float32(t) * pad[:, i: i + x.shape[1]]
+    out = np.float32(_INV[n]) * x
+    for k in range(1, n + 1):
+        out += np.float32(_INV[n + k]) * (pad[:, n - k: n - k + w] + pad[:, n + k: n + k + w])
     return out
 
 
@@ -146,7 +148,7 @@ def _downsample_axis1(c: np.ndarray, w_out: int) -> np.ndarray:
         c = np.concatenate([c, c[:, -1:]], axis=1)
     box = np.float32(0.5) * (c[:, 0::2] + c[:, 1::2])
     x = _fir(box)
-    for _ in range(2):  # refine: exact at the borders too
+    for _ in range(2):  # refine: exact at the borders and at 16 bits too
         x += _fir(box - _blur(x))
     return x[:, :w_out]
 

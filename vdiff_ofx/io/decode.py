@@ -87,7 +87,7 @@ def decode_frames(info: VideoInfo, start: int = 0, end: int | None = None) -> It
         try:
             first = next(frames)
         except _SeekMissed:
-            frames = None
+            pass  # fall through to a linear decode from frame 0
         else:
             yield first
             yield from frames

@@ -50,6 +50,7 @@ class Encoder:
             int(round((source.start_pts or 0) / self._src_slot))
         self._count = 0
         self._last_pts: int | None = None
+        self._first_pts: int | None = None
         self._closed = False
         self.matrix = matrix_for(source.colorspace, source.height)
         yuv = is_yuv_format(settings.pix_fmt)
@@ -136,15 +137,19 @@ class Encoder:
 
     # -- writing -------------------------------------------------------------------------------------------
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
-        """Encode one float32 HxWx3(4) frame (0..1, clipped); ``pts`` in ``self.time_base`` (source pts)."""
+        """Encode one float32 HxWx3(4) frame (0..1, clipped, rounded at the output bit depth).
+
+        ``pts`` is the source pts (source time_base; None = next frame slot). VFR sources keep it verbatim;
+        CFR sources snap it to its frame slot so the output rate is exact; ignored when retimed.
+        """
         if self._closed:
             raise RuntimeError("write() after close()")
         if rgb.shape[:2] != (self.height, self.width):
             raise ValueError(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, encoder expects {self.width}x{self.height}")
-        if pts is None:
+        if pts is None or self.retimed:  # retimed: frame n is shown at n / frame_rate, source pts ignored
             pts = self._pts0 + self._count if not self.passthrough else \
                 self._pts0 + int(round(self._count * self._src_slot))
-        elif not self.passthrough and not self.retimed:
+        elif not self.passthrough:
             pts = int(round(pts / self._src_slot))
         if self._last_pts is not None and pts <= self._last_pts:
             raise ValueError(f"pts {pts} is not after the previous frame's pts {self._last_pts}")
@@ -155,11 +160,13 @@ class Encoder:
         frame.pts = pts
         frame.time_base = self.time_base
         self._last_pts = pts
+        if self._first_pts is None:
+            self._first_pts = pts
         self._count += 1
         with output_errors(self.path, f"cannot encode {self.settings.label} to"):
             for pkt in self._vs.encode(frame):
                 self._out.mux(pkt)
-            self._pump(float((pts - self._pts0) * self.time_base) + _LOOKAHEAD_S)
+            self._pump(float((pts - self._first_pts) * self.time_base) + _LOOKAHEAD_S)
 
     def _pump(self, until_s: float | None) -> None:
         """Mux copied source packets up to ``until_s`` seconds (all when None)."""
