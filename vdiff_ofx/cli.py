@@ -52,6 +52,15 @@ def _ops(args: argparse.Namespace, width: int, height: int) -> list:
     return ops
 
 
+def _strength(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number or 'auto'") from None
+
+
 def cmd_enhance(args: argparse.Namespace) -> int:
     from .io.probe import probe
     from .pipeline import Job, run
@@ -161,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("enhance", help="enhance a clip into a new file")
     e.add_argument("input")
     e.add_argument("-o", "--output", help="output file (.mov .mp4 .mkv); default <input>_vdiff.mov")
-    e.add_argument("-m", "--model", default="denoise", help="model name (see `vdiff models`)")
-    e.add_argument("-s", "--strength", type=float, help="model strength, e.g. noise sigma on 0-255")
+    e.add_argument("-m", "--model", default="denoise", help="model name (see `vdiff models`) or auto")
+    e.add_argument("-s", "--strength", type=_strength, help="model strength (noise sigma on 0-255) or auto")
     e.add_argument("--tile", type=int, help="tile size in pixels (default: from free memory)")
     e.add_argument("--overlap", type=int, help="tile overlap in pixels")
     e.add_argument("-c", "--codec", help="prores_hq, prores_4444, dnxhr_hqx, h264, h264_10bit, h265, h265_10bit, ffv1")

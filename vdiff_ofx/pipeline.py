@@ -37,7 +37,7 @@ class Job:
     input: str
     output: str
     model: str = "denoise"
-    strength: float | None = None
+    strength: float | str | None = None  # a number, None (model default) or "auto" (from analysis)
     tile: int | None = None
     overlap: int | None = None
     backend: Backend = field(default_factory=Backend)
@@ -151,6 +151,10 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     source, output = Path(job.input), Path(job.output)
     check_paths(source, output, job.overwrite)
     info = probe(str(source))
+    if enhancer is None:
+        from .analysis.auto import resolve_auto
+
+        job = resolve_auto(job)
     start, end = resolve_range(job.start, job.end, info.frame_count, info.frame_rate, info.start_timecode)
     enh = enhancer or Enhancer(job.model, job.backend, job.tile, job.overlap, job.strength)
     width, height = output_size(job.ops, info.width, info.height)
