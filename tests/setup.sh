@@ -8,3 +8,15 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[test]"
 # --- extra test requirements (VapourSynth venv, ffmpeg binary, compilers) go below this line ---
+# ffmpeg binary for `vdiff pipe` tests (tests/test_pipe.py skips without it)
+command -v ffmpeg >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ffmpeg)
+# VapourSynth R81 needs Python 3.12: a separate .venv-vs for vspipe (tests/test_vapoursynth.py skips without it)
+PY312=$(command -v python3.12 || ls "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.12.*/bin/python 2>/dev/null | tail -1 || true)
+if [ -n "$PY312" ]; then
+  [ -x .venv-vs/bin/python ] || "$PY312" -m venv .venv-vs
+  .venv-vs/bin/python -m pip install -q --upgrade pip
+  .venv-vs/bin/python -m pip install -q "vapoursynth==81" -e .
+  .venv-vs/bin/vapoursynth config >/dev/null  # lets vspipe find this venv's Python and plugins
+else
+  echo "setup.sh: no python3.12 found; skipping the VapourSynth venv (.venv-vs)" >&2
+fi
