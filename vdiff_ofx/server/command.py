@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import VdiffError
 from ..paths import user_dir
 from .auth import load_or_create_token
-from .discovery import DEFAULT_PORT, pid_alive, read_info, remove_info, write_info
+from .discovery import DEFAULT_PORT, pid_alive, read_info, remove_info, server_file, write_info
 
 log = logging.getLogger("vdiff_ofx.server")
 
@@ -82,12 +82,23 @@ def _stop(timeout: float = 60.0) -> int:
         if hasattr(signal, "SIGTERM"):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and _published(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)  # server.json goes once jobs are saved; the process exits right after
+    grace = time.monotonic() + 5.0
+    while pid_alive(pid) and time.monotonic() < grace:
         time.sleep(0.1)
     if pid_alive(pid):
         raise VdiffError(f"server pid {pid} did not stop within {timeout:.0f}s")
     print(f"vdiff server pid {pid} stopped")
     return 0
+
+
+def _published(pid: int) -> bool:
+    """Whether server.json still names ``pid`` (without the stale-file cleanup read_info does)."""
+    try:
+        return int(json.loads(server_file().read_text(encoding="utf-8"))["pid"]) == pid
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def setup_logging(verbose: bool = False) -> str:

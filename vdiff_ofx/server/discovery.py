@@ -22,7 +22,7 @@ def server_file() -> Path:
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with ``pid`` exists (a zombie or another user's process counts as alive)."""
+    """Whether a process with ``pid`` runs (another user's counts as alive; an unreaped zombie does not)."""
     if pid <= 0:
         return False
     if sys.platform == "win32":
@@ -39,7 +39,16 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """An exited child its parent has not reaped yet (e.g. a server started by a script that never waits)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[-1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def write_info(port: int) -> dict[str, Any]:

@@ -138,24 +138,25 @@ class Runner:
                                      frames_done=live.done)
                 log.info("job %s: interrupted by shutdown at frame %d; will resume", job_id, live.done)
             else:
-                segments.remove_files(self.store.segments(job_id))
+                segments.remove_files(self.store.segments(job_id), Path(job["output"]))
                 self.store.drop_segments(job_id)
                 self.store.set_state(job_id, "cancelled", frames_done=live.done, fps=None, eta=None)
                 log.info("job %s: cancelled", job_id)
         except VdiffError as exc:
-            self._fail(job_id, live, str(exc))
+            self._fail(job, live, str(exc))
         except MemoryError:
-            self._fail(job_id, live, "out of memory; try a smaller tile")
+            self._fail(job, live, "out of memory; try a smaller tile")
         except Exception as exc:  # a bug must fail one job, never the worker
             log.exception("job %s: unexpected error", job_id)
-            self._fail(job_id, live, f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
+            self._fail(job, live, f"internal error: {type(exc).__name__}: {exc}".splitlines()[0])
         else:
             self.store.set_state(job_id, "done", frames_done=result["frames"], fps=result["fps"], eta=0.0,
                                  result=result)
             log.info("job %s: done, %d frames in %.1fs", job_id, result["frames"], result["seconds"])
 
-    def _fail(self, job_id: str, live: _Live, message: str) -> None:
-        segments.remove_files(self.store.segments(job_id))
+    def _fail(self, job: dict[str, Any], live: _Live, message: str) -> None:
+        job_id = job["id"]
+        segments.remove_files(self.store.segments(job_id), Path(job["output"]))
         self.store.drop_segments(job_id)
         self.store.set_state(job_id, "failed", error=message, frames_done=live.done, fps=None, eta=None)
         log.warning("job %s: failed: %s", job_id, message)
@@ -180,8 +181,9 @@ class Runner:
             self.store.plan_segments(job_id, plan)
         parts = [(seg, segments.Span.of(seg, start, end, enh.window)) for seg in plan]
         live.done = sum(seg.end - seg.start for seg in plan if seg.done and Path(seg.path).is_file())
-        if live.done:
+        if already:
             log.info("job %s: resuming at %d of %d frames", job_id, live.done, live.total)
+            segments.remove_files([seg for seg in plan if not seg.done], output)  # a crash's leftovers
         self.store.update(job_id, frames_done=live.done, frames_total=live.total)
         for seg, span in parts:
             if seg.done and Path(seg.path).is_file():

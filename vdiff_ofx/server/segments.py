@@ -175,9 +175,22 @@ def _pump(out, packets, copies: dict, pending: list, until_s: float | None, sour
         out.mux(pkt)
 
 
-def remove_files(segments: list[Segment]) -> None:
+def remove_partials(path: Path) -> None:
+    """Delete half-written files pipeline.run left for ``path`` when the server was killed mid-write."""
+    for stale in path.parent.glob(f".{path.stem}.vdiff-partial-*{path.suffix}"):
+        try:
+            stale.unlink()
+        except OSError:
+            pass
+
+
+def remove_files(segments: list[Segment], output: Path | None = None) -> None:
+    """Delete segment files (and their half-written temporaries, and the join's for ``output``)."""
     for seg in segments:
         try:
             Path(seg.path).unlink(missing_ok=True)
         except OSError:
             pass
+        remove_partials(Path(seg.path))
+    if output is not None:
+        remove_partials(output)
