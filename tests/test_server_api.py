@@ -14,7 +14,7 @@ import pytest
 
 from clips import make_clip
 from onnx_kit import standard_set
-from test_server_kit import Server, serve_command, server_env, use_env, vdiff_client
+from test_server_kit import ROOT, Server, serve_command, server_env, use_env, vdiff_client
 from vdiff_ofx.io.decode import decode_frames
 from vdiff_ofx.io.probe import probe
 
@@ -198,8 +198,20 @@ def test_status_stop_and_stale_server_json(tmp_path, kit, monkeypatch):
         assert vdiff_client.read_server_info() is None
         srv.start()
         assert srv.client().health()["status"] == "ok"
+        srv.proc.terminate()  # SIGTERM stops it as gracefully as --stop
+        assert srv.proc.wait(15) == 0 and not (srv.data / "server.json").exists()
     finally:
         srv.close()
+
+
+def test_client_is_stdlib_only_and_python310_syntax():
+    import ast
+
+    path = ROOT / "resolve_scripts" / "vdiff_client.py"
+    tree = ast.parse(path.read_text(), feature_version=(3, 10))
+    names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    names |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert names <= set(sys.stdlib_module_names) | {"__future__"}, names
 
 
 def test_client_starts_the_server_on_demand(tmp_path, kit, monkeypatch):
