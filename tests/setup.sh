@@ -11,7 +11,11 @@ PY=${PYTHON:-python3}
 # ffmpeg binary for `vdiff pipe` tests (tests/test_pipe.py skips without it)
 command -v ffmpeg >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ffmpeg)
 # VapourSynth R81 needs Python 3.12: a separate .venv-vs for vspipe (tests/test_vapoursynth.py skips without it)
-PY312=$(command -v python3.12 || ls "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.12.*/bin/python 2>/dev/null | tail -1 || true)
+PY312=""  # a pyenv shim may exist yet refuse to run, so try each candidate
+for c in $(ls -d "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.12.*/bin/python 2>/dev/null) \
+         "$(command -v python3.12 || true)"; do
+  if [ -n "$c" ] && "$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then PY312=$c; break; fi
+done
 if [ -n "$PY312" ]; then
   [ -x .venv-vs/bin/python ] || "$PY312" -m venv .venv-vs
   .venv-vs/bin/python -m pip install -q --upgrade pip
