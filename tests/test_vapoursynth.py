@@ -120,3 +120,22 @@ def test_yuv420p10_through_resize_matches_enhance(tmp_path, env, src):
         dc = np.concatenate([np.abs(g[i].astype(int) - want[i]).ravel() for i in (1, 2)])
         assert dy.max() <= 1 and dy.mean() <= 0.01, (dy.mean(), dy.max())
         assert dc.mean() <= 6.5 and dc.max() <= 118, (dc.mean(), dc.max())
+
+
+def test_every_input_family_comes_back_in_its_own_format(tmp_path, env):
+    """RGBH direct; integer RGB, GRAY and YUV (4:4:4 16-bit, 4:2:2 8-bit) through core.resize and back."""
+    script = tmp_path / "formats.py"
+    script.write_text(textwrap.dedent("""
+        import vapoursynth as vs
+        from vdiff_ofx.vapoursynth import enhance
+        core = vs.core
+        for fmt in (vs.RGBH, vs.RGB24, vs.RGB48, vs.GRAY8, vs.YUV444P16, vs.YUV422P8):
+            c = core.std.BlankClip(format=fmt, width=24, height=16, length=3)
+            for model, s in (("cnn", 1), ("up2", 2), ("temporal3", 1)):
+                e = enhance(c, model=model, matrix_in="709")
+                e.get_frame(2)
+                assert (e.format.id, e.width, e.height, e.num_frames) == (fmt, 24 * s, 16 * s, 3), (fmt, model)
+        print("all formats ok")
+    """))
+    r = subprocess.run([str(VSPIPE.parent / "python"), str(script)], env=env, capture_output=True, timeout=300)
+    assert r.returncode == 0 and b"all formats ok" in r.stdout, r.stderr.decode()[-2000:]

@@ -51,7 +51,10 @@ def _colour(clip: vs.VideoNode, matrix_in: str | None, range_in: str | None) -> 
 def _to_rgbs(clip: vs.VideoNode, matrix: str, rng: str) -> vs.VideoNode:
     fmt = clip.format
     if fmt.color_family == vs.RGB:
-        return clip if fmt.id in (vs.RGBS, vs.RGBH) else core.resize.Point(clip, format=vs.RGBS)
+        if fmt.id in (vs.RGBS, vs.RGBH):
+            return clip
+        # a stray YUV _Matrix prop on an RGB clip makes zimg refuse it, whatever matrix_in says
+        return core.resize.Point(core.std.RemoveFrameProps(clip, "_Matrix"), format=vs.RGBS)
     if fmt.color_family == vs.GRAY:
         gray = core.resize.Point(clip, format=vs.GRAYS, range_in_s=rng, range_s="full")
         return core.std.ShufflePlanes([gray] * 3, [0, 0, 0], vs.RGB)
@@ -64,7 +67,7 @@ def _from_rgbs(rgb: vs.VideoNode, like: vs.VideoNode, matrix: str, rng: str) -> 
     if rgb.format.id == fmt.id:
         return rgb
     if fmt.color_family == vs.RGB:
-        return core.resize.Point(rgb, format=fmt.id)
+        return core.resize.Point(core.std.RemoveFrameProps(rgb, "_Matrix"), format=fmt.id)
     if fmt.color_family == vs.GRAY:
         luma = core.resize.Point(rgb, format=vs.YUV444PS, matrix_s=matrix)
         return core.resize.Point(core.std.ShufflePlanes(luma, 0, vs.GRAY), format=fmt.id, range_in_s="full",
@@ -110,6 +113,8 @@ def enhance(clip: vs.VideoNode, model: str = "denoise", strength: float | None =
             np.asarray(fout[p])[...] = out[..., p]
         props: Any = f[1 + half].props
         for k in props:
+            if k == "_Matrix":  # the frames are RGB now; a YUV matrix prop would make core.resize refuse them
+                continue
             try:
                 fout.props[k] = props[k]
             except (TypeError, vs.Error):
