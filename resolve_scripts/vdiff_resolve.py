@@ -36,6 +36,7 @@ DEFAULTS: dict[str, Any] = {
     "render_dir": "",           # Batch: render target folder ("": <output_dir>/renders)
     "batch_timelines": [],      # Batch: timeline names ([]: media pool selection, else the current timeline)
     "poll_seconds": 0.5,
+    "server_wait_seconds": 60,  # how long to wait for a server started on demand
 }
 CODECS = ["prores_hq", "prores_4444", "dnxhr_hqx", "h264", "h264_10bit", "h265", "h265_10bit", "ffv1"]
 FINISHED = ("done", "failed", "cancelled")
@@ -314,6 +315,13 @@ def frame_rate(obj: Any) -> float:
         return 0.0
 
 
+def timecode(frame: int, fps: float) -> str:
+    """Non-drop HH:MM:SS:FF of an absolute timeline frame, for messages."""
+    base = max(1, round(fps or 25))
+    sec, ff = divmod(int(frame), base)
+    return f"{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}:{ff:02d}"
+
+
 def item_key(item: Any) -> Any:
     """Identity of a timeline item across wrapper objects."""
     uid = call(item, "GetUniqueId")
@@ -346,12 +354,18 @@ class Shot:
     src_end: int = 0
     notes: list[str] = field(default_factory=list)
     skip: str = ""
+    at: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"V{self.track} {self.name} @ {self.at}"
 
 
 def read_shot(item: Any, track: int, tl_fps: float) -> Shot:
     """Everything we need from a timeline item, or ``skip`` set to the one-line reason it cannot be enhanced."""
     shot = Shot(item, track, str(call(item, "GetName") or "clip"), int(call(item, "GetStart") or 0),
                 int(call(item, "GetDuration") or 0))
+    shot.at = timecode(shot.record, tl_fps)
     mpi = call(item, "GetMediaPoolItem")
     if mpi is None:
         shot.skip = "no media file (generator, title, Fusion or compound clip): left as it is"
@@ -446,7 +460,7 @@ def run_plans(plans: list[Plan], s: dict[str, Any], server: Server, rep: Reporte
             p.state = "done"
     if not todo:
         return
-    if not server.ensure(rep.line):
+    if not server.ensure(rep.line, float(s.get("server_wait_seconds") or 60)):
         for p in plans:
             if not p.cached:
                 p.state, p.error = "failed", "the vdiff server is not available"
@@ -614,9 +628,9 @@ def _shots(items: Iterable[tuple[Any, int]], tl_fps: float, rep: Reporter, summa
             summary.append(f"V{t} {call(it, 'GetName')}: could not be read ({exc})")
             continue
         for n in sh.notes:
-            rep.line(f"V{t} {sh.name}: {n}")
+            rep.line(f"{sh.label}: {n}")
         if sh.skip:
-            summary.append(f"V{t} {sh.name}: {sh.skip}")
+            summary.append(f"{sh.label}: {sh.skip}")
         else:
             shots.append(sh)
     return shots
@@ -628,7 +642,7 @@ def _plans(shots: list[Shot], s: dict[str, Any], summary: list[str]) -> list[Pla
         try:
             plans.append(plan_for(sh, s))
         except OSError as exc:
-            summary.append(f"V{sh.track} {sh.name}: {exc}")
+            summary.append(f"{sh.label}: {exc}")
     return plans
 
 
@@ -647,11 +661,12 @@ def enhance_selected(host: Host, s: dict[str, Any], rep: Reporter, server: Serve
         if p.state == "done":
             by_track.setdefault(p.shot.track, []).append(p)
         else:
-            summary.append(f"V{p.shot.track} {p.shot.name}: enhance failed: {p.error or p.state}")
+            summary.append(f"{p.shot.label}: enhance failed: {p.error or p.state}")
+    placed: list[tuple[Plan, Any, str]] = []
     for track in sorted(by_track, reverse=True):  # top first, so inserting a track never moves one still to do
         new = placer.new_track_above(tl, track, rep)
         if not new:
-            summary.extend(f"V{track} {p.shot.name}: could not add a video track" for p in by_track[track])
+            summary.extend(f"{p.shot.label}: could not add a video track" for p in by_track[track])
             continue
         for p in by_track[track]:
             try:
@@ -659,13 +674,18 @@ def enhance_selected(host: Host, s: dict[str, Any], rep: Reporter, server: Serve
             except Exception as exc:
                 item, err = None, str(exc)
             if item is None:
-                summary.append(f"V{track} {p.shot.name}: enhanced to {p.output} but not placed: {err}")
+                summary.append(f"{p.shot.label}: enhanced to {p.output} but not placed: {err}")
                 continue
             what = "reused" if p.cached else "enhanced"
             if s.get("placement") == "swap":
                 off = call(p.shot.item, "SetClipEnabled", False)
                 what += ", original disabled" if off else ", original could not be disabled"
-            summary.append(f"V{track} {p.shot.name}: {what}, on V{new} at {p.shot.record}")
+            placed.append((p, item, what))
+    tracks = track_of(tl)  # final numbers: later inserts move tracks placed earlier
+    for p, item, what in sorted(placed, key=lambda x: (x[0].shot.track, x[0].shot.record)):
+        sh = p.shot
+        summary.append(f"V{tracks.get(item_key(sh.item), sh.track)} {sh.name} @ {sh.at}: {what}, "
+                       f"on V{tracks.get(item_key(item), '?')}")
     return summary
 
 
@@ -690,7 +710,7 @@ def enhance_timeline(host: Host, tl: Any, s: dict[str, Any], rep: Reporter, serv
     run_plans(plans, s, server, rep)
     for p in plans:
         if p.state != "done":
-            summary.append(f"V{p.shot.track} {p.shot.name}: enhance failed ({p.error or p.state}); original kept")
+            summary.append(f"{tname} {p.shot.label}: enhance failed ({p.error or p.state}); original kept")
     ready = {(p.shot.track, p.shot.record): p for p in plans if p.state == "done"}
     name = unique_timeline_name(host.project, f"{tname} (vdiff)")
     placer = Placer(host, s.get("bin", "vdiff"))
@@ -704,7 +724,7 @@ def enhance_timeline(host: Host, tl: Any, s: dict[str, Any], rep: Reporter, serv
                     continue
                 call(new, "DeleteClips", [it], False)
                 item, err = enhanced_item(placer, new, p, t)
-                summary.append(f"{tname} V{t} {p.shot.name}: " + (("reused" if p.cached else "enhanced")
+                summary.append(f"{tname} {p.shot.label}: " + (("reused" if p.cached else "enhanced")
                                if item is not None else f"not placed ({err})"))
         return new
     rep.line(f"{host.label}: no Timeline.DuplicateTimeline; building {name} clip by clip")
@@ -723,17 +743,17 @@ def enhance_timeline(host: Host, tl: Any, s: dict[str, Any], rep: Reporter, serv
             p = ready.get((t, int(call(it, "GetStart") or 0)))
             if p is not None:
                 item, err = enhanced_item(placer, new, p, t)
-                summary.append(f"{tname} V{t} {p.shot.name}: " + (("reused" if p.cached else "enhanced")
+                summary.append(f"{tname} {p.shot.label}: " + (("reused" if p.cached else "enhanced")
                                if item is not None else f"not placed ({err})"))
                 continue
             sh = read_shot(it, t, tl_fps)
             mpi = call(it, "GetMediaPoolItem")
             if not sh.path or mpi is None or sh.src_end <= sh.src_start:
-                summary.append(f"{tname} V{t} {sh.name}: not copied to {name} (no media file)")
+                summary.append(f"{tname} {sh.label}: not copied to {name} (no media file)")
                 continue
             _, err = placer.append(new, mpi, sh.src_start, sh.src_end - sh.src_start, t, sh.record, sh.duration)
             if err:
-                summary.append(f"{tname} V{t} {sh.name}: original not copied ({err})")
+                summary.append(f"{tname} {sh.label}: original not copied ({err})")
     n_audio = int(call(tl, "GetTrackCount", "audio") or 0)
     for a in range(1, n_audio + 1):
         for it in call(tl, "GetItemListInTrack", "audio", a) or []:
@@ -743,7 +763,7 @@ def enhance_timeline(host: Host, tl: Any, s: dict[str, Any], rep: Reporter, serv
                 continue
             _, err = placer.append(new, mpi, sh.src_start, sh.src_end - sh.src_start, a, sh.record, sh.duration, 2)
             if err:
-                summary.append(f"{tname} A{a} {sh.name}: audio not copied ({err})")
+                summary.append(f"{tname} A{a} {sh.name} @ {sh.at}: audio not copied ({err})")
     return new
 
 
