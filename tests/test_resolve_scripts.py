@@ -19,7 +19,7 @@ import pytest
 
 from clips import make_clip
 from onnx_kit import standard_set
-from resolve_standin import App, install_module
+from resolve_standin import App, MediaPoolItem, install_module
 
 pytestmark = pytest.mark.skipif(find_spec("vdiff_ofx.server.command") is None, reason="vdiff server not built yet")
 
@@ -192,8 +192,9 @@ def test_speed_mixed_rate_and_retime_are_reported_per_clip(env, tmp_path, capsys
     app = App("20.x")
     a, c = app.import_clip(env["media"]["a"]), app.import_clip(env["media"]["c50"])
     tl = app.timeline("Edit")
+    comp = MediaPoolItem(app.profile, "Compound Clip 1", "compound")
     for it in (app.place(tl, a, 0, 20, 0, speed=2.0), app.place(tl, c, 10, 30, 20),
-               app.place(tl, a, 5, 15, 40)):
+               app.place(tl, a, 5, 15, 40), app.place(tl, comp, 0, 5, 60, kind="compound")):
         it.SetClipColor("Orange")
     tl.GetItemListInTrack("video", 1)[2].SetProperty("RetimeProcess", 3)
     run_script(env, app, "Enhance Selected Clips")
@@ -203,6 +204,9 @@ def test_speed_mixed_rate_and_retime_are_reported_per_clip(env, tmp_path, capsys
     placed = vdiff_items(tl, 2)
     assert [(r, d, s) for r, d, s, _ in placed] == [(20, 10, 10), (40, 10, 5)]
     assert frames_of(placed[0][3]) == 40  # 50 fps source: 10..30 plus handles 10 + 10
+    with av.open(placed[0][3]) as f:
+        assert f.streams.video[0].average_rate == 50  # source frame rate kept
+    assert "Compound clip has no media file" in out
 
 
 def test_swap_placement_disables_the_original_only(env, tmp_path):
@@ -340,3 +344,17 @@ def test_settings_console_and_window(env, tmp_path, capsys):
     run_script(env, App("21.0.4", ui_driver=user), "Settings")
     saved = json.loads((Path(os.environ["VDIFF_CONFIG_DIR"]) / "resolve.json").read_text())
     assert (saved["handles"], saved["placement"], saved["strength"], saved["model"]) == (4, "swap", 20.0, "cnn")
+
+
+def test_enhance_timeline_chosen_tracks_only(env, tmp_path):
+    settings(env, tmp_path, tracks=[2])
+    app = App("21.0.4")
+    a, b = app.import_clip(env["media"]["a"]), app.import_clip(env["media"]["b"])
+    tl = app.timeline("Two", video_tracks=2)
+    app.place(tl, a, 5, 25, 0, track=1)
+    app.place(tl, b, 0, 20, 0, track=2)
+    run_script(env, app, "Enhance Timeline")
+    new = app.project.GetCurrentTimeline()
+    assert new.GetItemListInTrack("video", 1)[0].GetMediaPoolItem() is a
+    v2 = vdiff_items(new, 2)
+    assert [(r, d, s) for r, d, s, _ in v2] == [(0, 20, 0)] and str(tmp_path / "media") in v2[0][3]
