@@ -28,7 +28,7 @@ def setup(tmp_path, monkeypatch):
     srv = Server(tmp_path / "srv", kit, "--segment-frames", str(SEGMENT))
     (tmp_path / "srv").mkdir()
     use_env(monkeypatch, srv.env)
-    clip = make_clip(tmp_path / "src.mov", n=48, width=320, height=240, audio=True, timecode="10:00:00:00")
+    clip = make_clip(tmp_path / "src.mov", n=36, width=256, height=192, audio=True, timecode="10:00:00:00")
     try:
         yield srv, clip
     finally:
@@ -71,11 +71,11 @@ def test_sigkill_mid_job_resumes_and_matches_uninterrupted(setup, tmp_path):
     before = wait_segments(srv, job["id"], 2)
     srv.kill()
     assert not out.exists()
-    assert 2 <= len(before) < 48 // SEGMENT, "the job finished before the kill; make the clip longer"
+    assert 2 <= len(before) < 36 // SEGMENT, "the job finished before the kill; make the clip longer"
     srv.start()
     client = srv.client()
     result = client.wait(job["id"], timeout=60, poll=0.05)
-    assert result["frames"] == 48
+    assert result["frames"] == 36
     log = (srv.base / "log" / "server.log").read_text()
     resumed_at = sum(e - s for _, s, e in before)
     assert resumed_at > 0 and f"job {job['id']}: resuming at " in log
@@ -86,12 +86,12 @@ def test_sigkill_mid_job_resumes_and_matches_uninterrupted(setup, tmp_path):
     reference = tmp_path / "reference.mov"
     run(Job(str(clip), str(reference), model="temporal3", backend=Backend(providers=["cpu"], threads=1)))
     got, want = frames(out), frames(reference)
-    assert len(got) == len(want) == 48
+    assert len(got) == len(want) == 36
     assert max(float(np.abs(a - b).max()) for a, b in zip(got, want)) <= 1e-6
     assert packets(out, "video") == packets(reference, "video")
     assert packets(out, "audio") == packets(clip, "audio")
     info, ref = probe(str(out)), probe(str(reference))
-    assert (info.start_timecode, info.frame_rate, info.frame_count) == ("10:00:00:00", ref.frame_rate, 48)
+    assert (info.start_timecode, info.frame_rate, info.frame_count) == ("10:00:00:00", ref.frame_rate, 36)
     assert (info.colorspace, info.color_range, info.color_primaries) == \
         (ref.colorspace, ref.color_range, ref.color_primaries)
 
@@ -100,7 +100,7 @@ def test_stop_interrupts_and_next_start_resumes(setup, tmp_path):
     srv, clip = setup
     srv.start()
     out = tmp_path / "part.mov"
-    job = srv.client().submit(str(clip), str(out), model="temporal3", start=3, end=45, copy_streams=False)
+    job = srv.client().submit(str(clip), str(out), model="temporal3", start=3, end=33, copy_streams=False)
     wait_segments(srv, job["id"], 1)
     srv.client().shutdown()  # what `vdiff serve --stop` sends
     assert srv.proc.wait(20) == 0
@@ -111,9 +111,9 @@ def test_stop_interrupts_and_next_start_resumes(setup, tmp_path):
     assert state == "queued" and done_segments(srv, job["id"])
     srv.start()
     result = srv.client().wait(job["id"], timeout=60, poll=0.05)
-    assert result["frames"] == 42
+    assert result["frames"] == 30
     reference = tmp_path / "reference.mov"
-    run(Job(str(clip), str(reference), model="temporal3", start=3, end=45, copy_streams=False,
+    run(Job(str(clip), str(reference), model="temporal3", start=3, end=33, copy_streams=False,
             backend=Backend(providers=["cpu"], threads=1)))
     assert packets(out, "video") == packets(reference, "video")
     assert probe(str(out)).start_timecode == "10:00:00:03"
@@ -134,7 +134,7 @@ def test_segmented_codecs_match_direct_runs(setup, tmp_path, name, model, codec,
     job = client.submit(str(clip), str(out), model=model, codec=codec, ops=ops, end=20)
     client.wait(job["id"], timeout=60, poll=0.05)
     reference = tmp_path / f"ref_{name}"
-    run(Job(str(clip), str(reference), model=model, codec=codec, end=20, ops=build_ops(ops, 320, 240),
+    run(Job(str(clip), str(reference), model=model, codec=codec, end=20, ops=build_ops(ops, 256, 192),
             backend=Backend(providers=["cpu"], threads=1)))
     got, want = frames(out), frames(reference)
     assert len(got) == len(want) == 20 and got[0].shape == want[0].shape
