@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -11,16 +10,11 @@ import time
 import pytest
 
 from clips import make_clip
-from onnx_kit import standard_set
 
 
 @pytest.fixture()
-def env(tmp_path):
-    e = dict(os.environ)
-    e["VDIFF_MANIFEST"] = str(standard_set(tmp_path / "kit"))
-    e["VDIFF_CONFIG_DIR"] = str(tmp_path / "config")
-    e["VDIFF_DATA_DIR"] = str(tmp_path / "data")
-    return e
+def env(kit_env):
+    return kit_env
 
 
 def vdiff(args, env, **kw):

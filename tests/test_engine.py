@@ -5,20 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from onnx_kit import build, standard_set
+from onnx_kit import build
 from vdiff_ofx.engine import models, providers
 from vdiff_ofx.engine.enhancer import Enhancer
 from vdiff_ofx.engine.session import ModelSession
 from vdiff_ofx.engine.tiling import plan
 from vdiff_ofx.errors import ModelError, VdiffError
-
-
-@pytest.fixture()
-def kit(tmp_path, monkeypatch):
-    manifest = standard_set(tmp_path / "kit")
-    monkeypatch.setenv("VDIFF_MANIFEST", str(manifest))
-    monkeypatch.setenv("VDIFF_CONFIG_DIR", str(tmp_path / "config"))
-    return manifest
 
 
 def natural_frame(h: int, w: int, seed: int = 0) -> np.ndarray:

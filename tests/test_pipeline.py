@@ -10,21 +10,12 @@ import numpy as np
 import pytest
 
 from clips import make_clip
-from onnx_kit import standard_set
 from vdiff_ofx import pipeline
 from vdiff_ofx.errors import Cancelled, InputError, ModelError, OutputError
 from vdiff_ofx.io.decode import decode_frames
 from vdiff_ofx.io.probe import probe
 from vdiff_ofx.ops.geometry import Crop, Rotate
 from vdiff_ofx.pipeline import Job, run
-
-
-@pytest.fixture()
-def kit(tmp_path, monkeypatch):
-    manifest = standard_set(tmp_path / "kit")
-    monkeypatch.setenv("VDIFF_MANIFEST", str(manifest))
-    monkeypatch.setenv("VDIFF_CONFIG_DIR", str(tmp_path / "config"))
-    return manifest
 
 
 @pytest.fixture()
