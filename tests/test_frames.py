@@ -89,8 +89,8 @@ def test_bottom_up_padded_rows_and_in_place(server):
         top = 128 + (h - 1) * pitch
         with FrameClient() as c:
             s = c.open("cnn")
-            ow, oh, us = c.process(s, w, h, fmt, seg.name, [top], -pitch, seg.name, top, -pitch)
-        assert (ow, oh) == (w, h) and us > 0
+            ow, oh, us, infer_us = c.process(s, w, h, fmt, seg.name, [top], -pitch, seg.name, top, -pitch)
+        assert (ow, oh) == (w, h) and 0 < infer_us <= us
         got = np.stack([rows[h - 1 - y, : w * 4].reshape(w, 4) for y in range(h)])
         np.testing.assert_allclose(got, Enhancer("cnn")(img), atol=1e-6)
         assert np.all(rows[:, w * 4:] == -7.0)  # padding untouched

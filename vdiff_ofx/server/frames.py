@@ -312,6 +312,7 @@ def _process(conn: _Connection, r: Reader) -> bytes:
     else:
         src, dst = conn.segments.get(in_name, in_need), conn.segments.get(out_name, out_need)
     frames = [shm.to_float(shm.view(src, o, in_stride, width, height, fmt)) for o in offsets]
+    t_infer = time.perf_counter()
     try:
         result = enh.process(frames)
     except MemoryError:
@@ -322,12 +323,13 @@ def _process(conn: _Connection, r: Reader) -> bytes:
         log.exception("inference failed")
         raise ProtocolError(Code.MODEL_ERROR, f"inference failed: {str(exc).splitlines()[0] if str(exc) else exc}") \
             from None
+    infer_us = min(int((time.perf_counter() - t_infer) * 1e6), 0xFFFFFFFF)
     del frames
     out = shm.view(dst, out_offset, out_stride, ow, oh, fmt)
     shm.store(out, np.ascontiguousarray(result[..., :fmt.channels]))
     del out
     us = min(int((time.perf_counter() - t0) * 1e6), 0xFFFFFFFF)
-    return PROCESS_RESP.pack(ow, oh, us, 0)
+    return PROCESS_RESP.pack(ow, oh, us, infer_us)
 
 
 def _close(conn: _Connection, r: Reader) -> bytes:

@@ -128,14 +128,14 @@ class FrameClient:
 
     def process(self, session: Session | int, width: int, height: int, fmt: PixelFormat | int,
                 in_shm: str, in_offsets: Sequence[int], in_stride: int, out_shm: str, out_offset: int,
-                out_stride: int) -> tuple[int, int, int]:
-        """The wire-level PROCESS: returns (out_width, out_height, server microseconds)."""
+                out_stride: int) -> tuple[int, int, int, int]:
+        """The wire-level PROCESS: (out_width, out_height, server microseconds, of which in the model)."""
         sid = session.id if isinstance(session, Session) else session
         code = fmt.code if isinstance(fmt, PixelFormat) else fmt
         payload = (PROCESS_REQ.pack(sid, width, height, code, len(in_offsets), in_stride, out_stride, out_offset)
                    + struct.pack(f"<{len(in_offsets)}Q", *in_offsets) + pack_str(in_shm) + pack_str(out_shm))
-        ow, oh, us, _ = self.call(Op.PROCESS, payload).take(PROCESS_RESP)
-        return ow, oh, us
+        ow, oh, us, infer_us = self.call(Op.PROCESS, payload).take(PROCESS_RESP)
+        return ow, oh, us, infer_us
 
     def segment(self, role: str, size: int) -> shared_memory.SharedMemory:
         """A reusable segment of at least ``size`` bytes owned by this client (re-created when too small)."""
