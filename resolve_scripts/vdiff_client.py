@@ -216,7 +216,10 @@ def _start_server(cmd: List[str]) -> None:
 
 
 def connect(start: bool = True, timeout: float = 60.0, install_json: Optional[Path] = None) -> VdiffClient:
-    """A client for the running server, starting it (from install.json) when ``start`` and none answers."""
+    """A client for the running server, waiting up to ``timeout`` until it answers /health.
+
+    With no server.json, the server is started from install.json when ``start`` (else VdiffClientError at once);
+    a server that has published server.json but does not answer yet (still starting) is waited for."""
     deadline = time.monotonic() + timeout
     started = False
     last = "no server.json yet"
@@ -231,11 +234,10 @@ def connect(start: bool = True, timeout: float = 60.0, install_json: Optional[Pa
                 last = str(exc)
             except KeyError:
                 last = "server.json has no url"
-        if not started:
+        if info is None and not started:
             if not start:
                 raise VdiffClientError("the vdiff server is not running (start it with `vdiff serve`)")
-            if info is None:
-                _start_server(_serve_command(install_json))
+            _start_server(_serve_command(install_json))
             started = True
         if time.monotonic() > deadline:
             raise VdiffClientError("the vdiff server did not become healthy within %.0fs (%s); see the log in %s"
