@@ -44,12 +44,14 @@ static OfxStatus main_entry(const char *action, const void *handle, OfxPropertyS
     instance *in = instance_get(effect);
     if (!in) return kOfxStatReplyDefault; /* actions we do not handle need no instance */
     if (strcmp(action, kOfxImageEffectActionRender) == 0) return in_args ? action_render(in, in_args) : kOfxStatErrBadHandle;
+    /* clip preferences has no inArgs */
+    if (strcmp(action, kOfxImageEffectActionGetClipPreferences) == 0)
+        return out_args ? action_clip_preferences(in, out_args) : kOfxStatReplyDefault;
     if (!in_args || !out_args) return kOfxStatReplyDefault;
     if (strcmp(action, kOfxImageEffectActionGetRegionOfDefinition) == 0) return action_rod(in, in_args, out_args);
     if (strcmp(action, kOfxImageEffectActionGetRegionsOfInterest) == 0) return action_roi(in, in_args, out_args);
     if (strcmp(action, kOfxImageEffectActionGetFramesNeeded) == 0) return action_frames_needed(in, in_args, out_args);
     if (strcmp(action, kOfxImageEffectActionIsIdentity) == 0) return action_is_identity(in, in_args, out_args);
-    if (strcmp(action, kOfxImageEffectActionGetClipPreferences) == 0) return action_clip_preferences(in, out_args);
     return kOfxStatReplyDefault;
 }
 
