@@ -24,3 +24,10 @@ if [ -n "$PY312" ]; then
 else
   echo "setup.sh: no python3.12 found; skipping the VapourSynth venv (.venv-vs)" >&2
 fi
+# OpenFX plugin bundle + headless test host (tests/test_ofx.py skips when cmake or a C compiler is missing)
+if command -v cmake >/dev/null && { command -v cc >/dev/null || command -v gcc >/dev/null; }; then
+  cmake -S ofx -B build/ofx -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build/ofx -j 2 >/dev/null
+else
+  echo "setup.sh: cmake or a C compiler missing; the OFX plugin tests will be skipped" >&2
+fi
