@@ -326,7 +326,7 @@ def _process(conn: _Connection, r: Reader) -> bytes:
     infer_us = min(int((time.perf_counter() - t_infer) * 1e6), 0xFFFFFFFF)
     del frames
     out = shm.view(dst, out_offset, out_stride, ow, oh, fmt)
-    shm.store(out, np.ascontiguousarray(result[..., :fmt.channels]))
+    shm.store(out, result[..., :fmt.channels])
     del out
     us = min(int((time.perf_counter() - t0) * 1e6), 0xFFFFFFFF)
     return PROCESS_RESP.pack(ow, oh, us, infer_us)
