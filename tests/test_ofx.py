@@ -188,6 +188,18 @@ def test_output_image_tight_to_window_with_offset_bounds(host, clip_frames):
     assert np.abs(out.picture() - want).max() <= 1e-6
 
 
+def test_tiles_reuse_the_frame_but_never_stale_content(host, clip_frames):
+    """Tiled hosts render one frame in several windows: every tile must equal the full-frame result, and
+    new content at the same time (the host's image id changes) must be processed again."""
+    host.set_clip(np.float32, 4)
+    out = blank(W, H, 4, np.float32)
+    for frame in (clip_frames[0], clip_frames[3]):
+        host.add_frame(0, to_ofx(frame))
+        for tile in ((0, 0, W, H // 2), (0, H // 2, W, H)):
+            assert host.render(0, tile, out) == kOfxStatOK, host.messages()
+        assert np.abs(out.picture() - enhancer("cnn").process([frame])).max() <= 1e-6
+
+
 def test_16bit_rgb_within_one_code(host, clip_frames):
     rgb16 = np.round(clip_frames[2][..., :3] * 65535).astype(np.uint16)
     host.set_clip(np.uint16, 3)
@@ -397,6 +409,33 @@ def test_server_started_on_demand_from_install_record(tmp_path, host_lib, env, c
         h.close()
         for pid in processes_with_env("VDIFF_CONFIG_DIR", str(cfg)):
             os.kill(pid, signal.SIGTERM)
+
+
+def test_server_dying_mid_session_fails_the_frame_then_recovers(tmp_path, bundle, host_lib, env, clip_frames,
+                                                                monkeypatch):
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    monkeypatch.setenv("VDIFF_CONFIG_DIR", str(cfg))
+    monkeypatch.setenv("VDIFF_FRAMES_SOCKET", str(Path(env["VDIFF_FRAMES_SOCKET"]).with_name("dying.sock")))
+    srv = FrameServerProcess(cfg, dict(os.environ), threads=1).start()
+    h = OfxHost(host_lib, ofx_install.bundle_binary(bundle))
+    try:
+        assert h.create_instance() == kOfxStatOK
+        h.set_clip(np.float32, 4)
+        h.add_frame(0, to_ofx(clip_frames[0]))
+        out = blank(W, H, 4, np.float32)
+        assert h.render(0, (0, 0, W, H), out) == kOfxStatOK
+        srv.proc.kill()  # no clean stop: the address file stays behind, pointing at a dead socket
+        srv.proc.wait()
+        h.add_frame(0, to_ofx(clip_frames[1]))
+        assert h.render(0, (0, 0, W, H), out) == kOfxStatFailed
+        assert errors(h)
+        srv.start()
+        assert h.render(0, (0, 0, W, H), out) == kOfxStatOK, h.messages()
+        assert np.abs(out.picture() - enhancer("cnn").process([clip_frames[1]])).max() <= 1e-6
+    finally:
+        h.close()
+        srv.stop()
 
 
 # ---------------------------------------------------------------- install-ofx

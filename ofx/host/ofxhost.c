@@ -329,6 +329,7 @@ static const OfxParameterSuiteV1 g_param_suite = {
 
 typedef struct frame {
     double time;
+    unsigned generation; /* new content, new kOfxImagePropUniqueIdentifier */
     uint8_t *data; /* pixel (b[0], b[1]) */
     int row_bytes, b[4], depth, ncomp, premult;
 } frame;
@@ -435,7 +436,9 @@ static pset *image_props(const frame *f, const int *bounds) {
     pSetDouble(p, kOfxImagePropPixelAspectRatio, 0, g_par);
     pSetDoubleN(p, kOfxImageEffectPropRenderScale, 2, g_rs);
     pSetString(p, kOfxImagePropField, 0, "OfxFieldNone");
-    pSetString(p, kOfxImagePropUniqueIdentifier, 0, "vdiff-headless");
+    char uid[64];
+    snprintf(uid, sizeof uid, "headless-%u", f->generation);
+    pSetString(p, kOfxImagePropUniqueIdentifier, 0, uid);
     return p;
 }
 
@@ -841,7 +844,8 @@ API int host_add_frame(double time, void *data, int row_bytes, int x1, int y1, i
         if (g_nframes == MAX_FRAMES) return -1;
         f = &g_frames[g_nframes++];
     }
-    *f = (frame){time, (uint8_t *)data, row_bytes, {x1, y1, x2, y2}, depth, ncomp, premult};
+    static unsigned generation = 0;
+    *f = (frame){time, ++generation, (uint8_t *)data, row_bytes, {x1, y1, x2, y2}, depth, ncomp, premult};
     return 0;
 }
 
@@ -916,7 +920,7 @@ API int host_clip_preferences(char *comps, int n) {
  * flags: bit 0 draft, bit 1 interactive render, bit 2 sequential render. */
 API int host_render(double t, const int *window, void *out_data, int out_row_bytes, const int *out_bounds,
                     int out_depth, int out_ncomp, int out_premult, int flags) {
-    g_output = (frame){t, (uint8_t *)out_data, out_row_bytes, {out_bounds[0], out_bounds[1], out_bounds[2], out_bounds[3]},
+    g_output = (frame){t, 0, (uint8_t *)out_data, out_row_bytes, {out_bounds[0], out_bounds[1], out_bounds[2], out_bounds[3]},
                        out_depth, out_ncomp, out_premult};
     /* region of interest first, as hosts do; the source images then cover just that */
     pset *in = pset_new(), *out = pset_new();

@@ -50,6 +50,7 @@ void instance_drop_connection(instance *in) {
     vd_conn_close(&in->conn); /* the server frees the sessions and mappings with the connection */
     in->nslots = 0;
     in->nlive = 0;
+    in->cached[0] = 0;
 }
 
 OfxStatus instance_destroy(OfxImageEffectHandle effect) {

@@ -62,6 +62,9 @@ typedef struct instance {
     vd_model live[VD_MAX_MODELS]; /* LIST_MODELS of the connected server, for scale/window/strength range */
     int nlive;
     vd_shm in_shm, out_shm;
+    /* what out_shm holds: hosts that render in tiles ask for the same frame once per tile, and the model
+     * must see the whole frame anyway, so later tiles reuse the result (keyed by the host's image ids) */
+    char cached[1024];
     int showing_message;
 } instance;
 
