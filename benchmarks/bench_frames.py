@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,11 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from vdiff_ofx.engine.enhancer import Enhancer  # noqa: E402
-from vdiff_ofx.engine.models import registry  # noqa: E402
-from vdiff_ofx.engine.providers import Backend  # noqa: E402
-from vdiff_ofx.server.frames_client import FrameClient  # noqa: E402
-from vdiff_ofx.server.frames_wire import FORMAT_BY_NAME  # noqa: E402
+from vdiff_ofx.engine.enhancer import Enhancer
+from vdiff_ofx.engine.models import registry
+from vdiff_ofx.engine.providers import Backend
+from vdiff_ofx.server.frames_client import FrameClient
+from vdiff_ofx.server.frames_wire import FORMAT_BY_NAME
 
 
 def pick_model(requested: str | None, folder: Path) -> str:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from onnx_kit import standard_set
+
 from vdiff_ofx.engine.enhancer import Enhancer
 from vdiff_ofx.server.frames import start_frames_thread
 from vdiff_ofx.server.frames_client import FrameClient, FrameError, connect
@@ -113,7 +113,7 @@ def _error(sock: socket.socket) -> tuple[int, str]:
         if not chunk:
             break
         data += chunk
-    magic, _v, op, _id, length = HEADER.unpack(data[:HEADER.size])
+    _magic, _v, op, _id, length = HEADER.unpack(data[:HEADER.size])
     assert op == Op.ERROR
     body = data[HEADER.size:]
     while len(body) < length:

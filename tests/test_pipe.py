@@ -12,8 +12,8 @@ import sys
 import av
 import numpy as np
 import pytest
-
 from onnx_kit import standard_set
+
 from vdiff_ofx.errors import InputError
 from vdiff_ofx.pipe import run_pipe
 from vdiff_ofx.y4m import Y4MHeader, read_frames, read_header, write_frame
@@ -67,7 +67,7 @@ def test_identity_round_trip_every_layout(tag):
 
 
 def test_upscale_rewrites_size_and_keeps_other_fields():
-    data, header = y4m_bytes("420p10", 8, 6, 2, " XCOLORRANGE=FULL")
+    data, _ = y4m_bytes("420p10", 8, 6, 2, " XCOLORRANGE=FULL")
     out = io.BytesIO()
 
     def up(win):

@@ -13,9 +13,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from clips import make_clip
 from onnx_kit import standard_set
+
 from vdiff_ofx.engine.enhancer import Enhancer
 from vdiff_ofx.io.colour import frame_to_rgb, rgb_to_frame
 from vdiff_ofx.y4m import read_frames, read_header
@@ -104,8 +104,9 @@ def test_yuv420p10_through_resize_matches_enhance(tmp_path, env, src):
     """Same frames as `vdiff enhance` would write, except for the 4:2:0 chroma filters: zimg's (bilinear up,
     Spline36 down) vs vdiff's own (bilinear up, box + inverse blur down, which round-trips losslessly).
     Measured on this clip (per-pixel RGB noise, so chroma is worst-case busy): luma identical (0 codes),
-    chroma mean 4.2-5.4 / max 77-98 codes of 1023 per frame, the same as zimg's own YUV->RGB->YUV round trip of the untouched
-    source (4.66 / 97 over the clip): all of it is the resampler, none is vdiff. Bounds: ~20% margin."""
+    chroma mean 4.2-5.4 / max 77-98 codes of 1023 per frame, the same as zimg's own YUV->RGB->YUV round trip
+    of the untouched source (4.66 / 97 over the clip): all of it is the resampler, none is vdiff.
+    Bounds: ~20% margin."""
     out = vspipe(tmp_path, env, src, "yuv", "cnn", y4m=True)
     stream = io.BytesIO(out)
     header = read_header(stream)

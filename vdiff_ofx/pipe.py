@@ -15,7 +15,8 @@ import collections
 import os
 import sys
 import time
-from typing import BinaryIO, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import BinaryIO
 
 import numpy as np
 from av.video.frame import VideoFrame

@@ -8,8 +8,9 @@ InputError line.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
@@ -88,7 +89,7 @@ class Y4MHeader:
                 return p[1:]
         return None
 
-    def resized(self, width: int, height: int) -> "Y4MHeader":
+    def resized(self, width: int, height: int) -> Y4MHeader:
         params = tuple(f"W{width}" if p[:1] == "W" else f"H{height}" if p[:1] == "H" else p for p in self.params)
         return replace(self, width=width, height=height, params=params)
 

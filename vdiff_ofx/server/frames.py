@@ -28,11 +28,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
 
 from .. import __version__
 from ..engine.enhancer import Enhancer
@@ -41,10 +39,33 @@ from ..engine.providers import Backend
 from ..errors import VdiffError
 from . import frames_shm as shm
 from .frames_auth import load_or_create_token, remove_address, token_matches, write_address
-from .frames_wire import (FATAL, FORMATS, HEADER, HELLO_REQ, HELLO_RESP, MAGIC, MAX_PAYLOAD, MAX_SESSIONS,
-                          MAX_SIDE, MODEL_REC, OPEN_REQ, OPEN_RESP, PROCESS_REQ, PROCESS_RESP, REPLY, U32,
-                          VERSION, Code, Op, ProtocolError, Reader, pack_error, pack_message, pack_str,
-                          recv_exact)
+from .frames_wire import (
+    FATAL,
+    FORMATS,
+    HEADER,
+    HELLO_REQ,
+    HELLO_RESP,
+    MAGIC,
+    MAX_PAYLOAD,
+    MAX_SESSIONS,
+    MAX_SIDE,
+    MODEL_REC,
+    OPEN_REQ,
+    OPEN_RESP,
+    PROCESS_REQ,
+    PROCESS_RESP,
+    REPLY,
+    U32,
+    VERSION,
+    Code,
+    Op,
+    ProtocolError,
+    Reader,
+    pack_error,
+    pack_message,
+    pack_str,
+    recv_exact,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +155,7 @@ class FrameServer:
             while not stop.is_set():
                 try:
                     conn, _ = self._sock.accept()
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 except OSError:
                     if stop.is_set():
@@ -196,7 +217,7 @@ def _read_message(conn: _Connection) -> tuple[int, int, bytes] | None:
             return None
         try:
             first = sock.recv(HEADER.size)
-        except socket.timeout:
+        except TimeoutError:
             continue
         if not first:
             return None

@@ -14,8 +14,15 @@ from pathlib import Path
 from ..paths import user_dir
 from .auth import load_or_create_token, token_path
 
-__all__ = ["load_or_create_token", "token_path", "token_matches", "address_file", "write_address",
-           "read_address", "remove_address"]
+__all__ = [
+    "address_file",
+    "load_or_create_token",
+    "read_address",
+    "remove_address",
+    "token_matches",
+    "token_path",
+    "write_address",
+]
 
 ADDRESS_FILE = "frames.addr"
 

@@ -13,16 +13,35 @@ import math
 import os
 import socket
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing import shared_memory
-from typing import Sequence
 
 import numpy as np
 
 from .frames_auth import load_or_create_token, read_address
-from .frames_wire import (FORMAT_BY_NAME, HEADER, HELLO_REQ, HELLO_RESP, MAGIC, MODEL_REC, OPEN_REQ,
-                          OPEN_RESP, PROCESS_REQ, PROCESS_RESP, REPLY, U32, VERSION, Code, Op, PixelFormat,
-                          Reader, pack_message, pack_str, recv_exact)
+from .frames_wire import (
+    FORMAT_BY_NAME,
+    HEADER,
+    HELLO_REQ,
+    HELLO_RESP,
+    MAGIC,
+    MODEL_REC,
+    OPEN_REQ,
+    OPEN_RESP,
+    PROCESS_REQ,
+    PROCESS_RESP,
+    REPLY,
+    U32,
+    VERSION,
+    Code,
+    Op,
+    PixelFormat,
+    Reader,
+    pack_message,
+    pack_str,
+    recv_exact,
+)
 
 
 class FrameError(Exception):
@@ -174,11 +193,11 @@ class FrameClient:
             seg.unlink()
         self._shm.clear()
 
-    def __enter__(self) -> "FrameClient":
+    def __enter__(self) -> FrameClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-__all__ = ["FrameClient", "FrameError", "ModelInfo", "Session", "Code", "connect", "format_for"]
+__all__ = ["Code", "FrameClient", "FrameError", "ModelInfo", "Session", "connect", "format_for"]
