@@ -165,14 +165,20 @@ void report_error(instance *in, const char *fmt, ...) {
     if (g_msg2 && g_msg2->setPersistentMessage) {
         g_msg2->setPersistentMessage(in->effect, kOfxMessageError, "vdiff.error", "%s", text);
         in->showing_message = 1;
-    } else if (g_msg2 && g_msg2->message) {
-        g_msg2->message(in->effect, kOfxMessageError, "vdiff.error", "%s", text);
-    } else if (g_msg1 && g_msg1->message) {
-        g_msg1->message(in->effect, kOfxMessageError, "vdiff.error", "%s", text);
+        return;
     }
+    int64_t now = vd_now_ms();
+    if (strncmp(text, in->last_message, sizeof in->last_message - 1) == 0 && now - in->last_message_ms < 10000) return;
+    snprintf(in->last_message, sizeof in->last_message, "%s", text);
+    in->last_message_ms = now;
+    if (g_msg2 && g_msg2->message)
+        g_msg2->message(in->effect, kOfxMessageError, "vdiff.error", "%s", text);
+    else if (g_msg1 && g_msg1->message)
+        g_msg1->message(in->effect, kOfxMessageError, "vdiff.error", "%s", text);
 }
 
 void clear_error(instance *in) {
+    in->last_message[0] = 0;
     if (in->showing_message && g_msg2 && g_msg2->clearPersistentMessage) g_msg2->clearPersistentMessage(in->effect);
     in->showing_message = 0;
 }

@@ -66,6 +66,8 @@ typedef struct instance {
      * must see the whole frame anyway, so later tiles reuse the result (keyed by the host's image ids) */
     char cached[1024];
     int showing_message;
+    char last_message[256]; /* modal-only hosts: do not pop the same dialog for every frame */
+    int64_t last_message_ms;
 } instance;
 
 instance *instance_get(OfxImageEffectHandle effect);
