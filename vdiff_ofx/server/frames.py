@@ -5,7 +5,7 @@ Start it standalone::
 
     python -m vdiff_ofx.server.frames [--socket PATH | --port N] [--provider cuda,cpu]
 
-or from another server (``vdiff serve`` does this) in a background thread::
+or from another server (meant for ``vdiff serve``) in a background thread::
 
     from vdiff_ofx.server.frames import start_frames_thread
     handle = start_frames_thread(None, backend)   # None: the default Unix socket (TCP where AF_UNIX is missing)
