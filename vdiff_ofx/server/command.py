@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction, add_backend_args) -> None:
     p.add_argument("--workers", type=int, default=1, help="jobs run at the same time (default 1)")
     p.add_argument("--segment-frames", type=int, default=240,
                    help="frames per closed segment: a crash redoes at most this many (default 240)")
+    p.add_argument("--no-frames", action="store_true",
+                   help="do not also serve the frame protocol (OFX plugin, docs/frame-protocol.md)")
+    p.add_argument("--frames-socket", help="frame protocol socket path (default: see docs/frame-protocol.md)")
     p.add_argument("--status", action="store_true", help="say whether the server runs (exit 0) or not (exit 1)")
     p.add_argument("--stop", action="store_true", help="stop it; a running job resumes on the next start")
     add_backend_args(p)
@@ -168,6 +171,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     runner.start()
+    frames = None
+    if not getattr(args, "no_frames", False):
+        from .frames import start_frames_thread
+
+        try:  # one warm process for both protocols; a frame server already running elsewhere is fine
+            frames = start_frames_thread(args.frames_socket, _backend(args))
+            log.info("frame protocol on %s", frames.address)
+        except (OSError, VdiffError) as exc:
+            log.warning("frame protocol not started here: %s", exc)
     write_info(port)
     log.info("serving on http://127.0.0.1:%d (pid %d, %d worker(s), log %s)", port, os.getpid(), args.workers,
              logfile)
@@ -179,6 +191,8 @@ def _serve(args: argparse.Namespace) -> int:
     finally:
         log.info("stopping: interrupting running jobs (they resume on the next start)")
         runner.stop()
+        if frames is not None:
+            frames.stop()
         store.close()
         remove_info()
         sock.close()
