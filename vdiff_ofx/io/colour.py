@@ -10,6 +10,7 @@ of that up/down pair, so decode -> encode is (near) lossless on 4:2:0/4:2:2.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from av.video.frame import VideoFrame
 from av.video.format import VideoFormat
@@ -107,16 +108,16 @@ def _write_plane(plane, values: np.ndarray, bits: int) -> None:
 
 
 def _upsample(c: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Centre-sited bilinear (x2 per subsampled axis) with edge clamping."""
-    if c.shape[1] * 2 == w or (c.shape[1] != w and (w + 1) // 2 == c.shape[1]):
-        p = np.concatenate([c[:, :1], c, c[:, -1:]], axis=1)
-        out = np.empty((c.shape[0], c.shape[1] * 2), np.float32)
-        out[:, 0::2] = 0.75 * p[:, 1:-1] + 0.25 * p[:, :-2]
-        out[:, 1::2] = 0.75 * p[:, 1:-1] + 0.25 * p[:, 2:]
-        c = out[:, :w]
-    if c.shape[0] != h:
-        c = _upsample(np.ascontiguousarray(c.T), c.shape[1], h).T
-    return np.ascontiguousarray(c)
+    """Centre-sited bilinear (x2 per subsampled axis) with edge clamping.
+
+    cv2's INTER_LINEAR at exactly 2x uses half-pixel centres, i.e. the taps (1/4, 3/4) / (3/4, 1/4) with edge
+    replication that centre-sited chroma needs, and it is several times faster than numpy here.
+    """
+    cw = c.shape[1] * 2 if (c.shape[1] * 2 == w or (c.shape[1] != w and (w + 1) // 2 == c.shape[1])) else c.shape[1]
+    ch = c.shape[0] * 2 if c.shape[0] != h else c.shape[0]
+    if (ch, cw) != c.shape:
+        c = cv2.resize(np.ascontiguousarray(c, dtype=np.float32), (cw, ch), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(c[:h, :w])
 
 
 # Box(up(c)) == c convolved with [1/8, 3/4, 1/8] (edge-replicated); its inverse has taps C * r**|k|.
@@ -125,21 +126,18 @@ _INV = np.array([_R ** abs(k) for k in range(-6, 7)], dtype=np.float64)
 _INV /= _INV.sum()
 
 
+_INV_K = _INV.astype(np.float32)[None, :]
+_BLUR_K = np.array([[0.125, 0.75, 0.125]], np.float32)
+
+
 def _fir(x: np.ndarray) -> np.ndarray:
     """Symmetric FIR with the inverse-blur taps along axis 1 (edge-replicated)."""
-    n = len(_INV) // 2
-    w = x.shape[1]
-    pad = np.pad(x, ((0, 0), (n, n)), mode="edge")
-    out = np.float32(_INV[n]) * x
-    for k in range(1, n + 1):
-        out += np.float32(_INV[n + k]) * (pad[:, n - k: n - k + w] + pad[:, n + k: n + k + w])
-    return out
+    return cv2.filter2D(np.ascontiguousarray(x, dtype=np.float32), -1, _INV_K, borderType=cv2.BORDER_REPLICATE)
 
 
 def _blur(x: np.ndarray) -> np.ndarray:
     """What box(bilinear_up(x)) does to x: [1/8, 3/4, 1/8] with edge replication."""
-    pad = np.pad(x, ((0, 0), (1, 1)), mode="edge")
-    return np.float32(0.75) * x + np.float32(0.125) * (pad[:, :-2] + pad[:, 2:])
+    return cv2.filter2D(np.ascontiguousarray(x, dtype=np.float32), -1, _BLUR_K, borderType=cv2.BORDER_REPLICATE)
 
 
 def _downsample_axis1(c: np.ndarray, w_out: int) -> np.ndarray:
