@@ -118,7 +118,7 @@ def evaluate(model: OnnxDenoiser | None, images: dict[str, np.ndarray], sigmas=S
             outs, secs = zip(*(_timed(model, n, sigma) for n in noisy.values()))
             scores = [(psnr(images[k], o), ssim(images[k], o)) for k, o in zip(noisy, outs)]
             row.model, row.model_ms_per_mp = _mean(scores), sum(secs) * 1000 / mp
-            row.per_image = {k: round(s[0], 2) for k, s in zip(noisy, scores)}
+            row.per_image = {k: float(round(s[0], 2)) for k, s in zip(noisy, scores)}
         rows.append(row)
     return rows
 
