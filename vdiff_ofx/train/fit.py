@@ -1,0 +1,49 @@
+"""Shared training loop for the strength-less models (deblock, upscale2x): pairs in, trained net out.
+
+Same schedule and determinism rules as the denoiser (denoise.seed_everything / denoise.lr_at), with a
+Charbonnier loss (a smooth L1: trains restoration nets faster than MSE and keeps the PSNR we report).
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from vdiff_ofx.train.denoise import lr_at, seed_everything  # noqa: F401  (re-exported)
+
+
+def charbonnier(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    return torch.sqrt((a - b) ** 2 + eps * eps).mean()
+
+
+def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, target: torch.Tensor) -> float:
+    """One optimisation step; returns the batch MSE (for the log's RMSE)."""
+    out = net(x)
+    loss = charbonnier(out, target)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+    opt.step()
+    return float(((out.detach() - target) ** 2).mean())
+
+
+def fit(net: torch.nn.Module, batches: Callable[[], tuple[np.ndarray, np.ndarray]], steps: int, lr: float,
+        log_every: int = 100) -> torch.nn.Module:
+    """Adam, 3% warm-up then cosine to 1% of `lr`, grad-clip 1.0. `batches()` gives (input, target) float32 NCHW."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    t0, acc = time.time(), 0.0
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, steps, lr)
+        x, y = batches()
+        acc += train_step(net, opt, torch.from_numpy(x), torch.from_numpy(y))
+        if (step + 1) % log_every == 0 or step + 1 == steps:
+            n = (step % log_every) + 1
+            el = time.time() - t0
+            print(f"step {step + 1}/{steps} rmse {math.sqrt(acc / n) * 255:.2f}/255 lr {opt.param_groups[0]['lr']:.2e} "
+                  f"{el:.0f}s eta {el / (step + 1) * (steps - step - 1):.0f}s", flush=True)
+            acc = 0.0
+    return net.eval()

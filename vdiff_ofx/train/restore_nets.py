@@ -1,0 +1,132 @@
+"""Nets for the strength-less models (`deblock`, `upscale2x`) and their ONNX export + parity check.
+
+DeblockNet: the denoiser's shape (pixel-unshuffle, residual blocks, pixel-shuffle) without the sigma
+input, predicting a *residual* on top of the input. Compression artefacts are small, structured
+corrections of a mostly-right image (unlike white noise, see nets.py), so the residual starts the net
+at the identity and it only has to learn the fix. Shipped at r=2 / 32 ch / 4 blocks (the denoiser's
+cost, 1080p >= 1 fps on 2 idle cores): in a 400-step A/B on the same pool it learned faster than the
+equal-FLOPs r=4 / 64 ch (JPEG q10 gain on the held-out photos +0.28 vs +0.15 dB), and a 2400-step r=4
+run plateaued early (models/deblock.md).
+
+SR2xNet: ESPCN/FSRCNN-like conv stack at input resolution -> 12 channels -> PixelShuffle(2), added
+to an exact cv2-style bicubic 2x upsample that is built in (fixed depthwise conv on the 4 output
+phases, edge-replicated borders -- bit-compatible with cv2.resize INTER_CUBIC and exported as a plain
+Conv, so onnxruntime parity is exact). The net therefore learns only the detail bicubic misses.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vdiff_ofx.train.nets import ResBlock, param_count  # noqa: F401  (param_count re-exported)
+
+OPSET = 17
+
+
+class DeblockNet(nn.Module):
+    """x -> x + shuffle(tail(body(head(unshuffle(x))))). H, W multiples of `down`."""
+
+    def __init__(self, down: int = 2, width: int = 32, blocks: int = 4, clamp: bool = False):
+        super().__init__()
+        self.down, self.scale, self.clamp = down, 1, clamp
+        c = 3 * down * down
+        self.unshuffle, self.shuffle = nn.PixelUnshuffle(down), nn.PixelShuffle(down)
+        self.head = nn.Conv2d(c, width, 3, padding=1)
+        self.body = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
+        self.tail = nn.Conv2d(width, c, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.head(self.unshuffle(x))
+        out = x + self.shuffle(self.tail(self.body(h) + h))
+        return out.clamp(0.0, 1.0) if self.clamp else out
+
+
+def _cubic_taps(t: float, a: float = -0.75) -> list[float]:
+    """The 4 Keys-cubic weights (OpenCV's a=-0.75) for fractional offset t, for samples at -1, 0, 1, 2."""
+    def k(d: float) -> float:
+        d = abs(d)
+        if d <= 1:
+            return (a + 2) * d**3 - (a + 3) * d**2 + 1
+        if d < 2:
+            return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
+        return 0.0
+    return [k(t + 1), k(t), k(1 - t), k(2 - t)]
+
+
+def bicubic2x_kernel() -> torch.Tensor:
+    """12 x 1 x 5 x 5 depthwise weights: for each RGB channel, its 4 output phases (PixelShuffle order).
+
+    Half-pixel centres: output row 2i samples input row i - 0.25 (taps i-2..i+1, t=0.75) and row 2i+1
+    samples i + 0.25 (taps i-1..i+2, t=0.25). Applied to an input edge-padded by 2.
+    """
+    even = _cubic_taps(0.75) + [0.0]           # window i-2..i+2: taps at i-2..i+1
+    odd = [0.0] + _cubic_taps(0.25)            # taps at i-1..i+2
+    w = torch.zeros(12, 1, 5, 5, dtype=torch.float64)
+    for c in range(3):
+        for py, wy in enumerate((even, odd)):
+            for px, wx in enumerate((even, odd)):
+                w[c * 4 + py * 2 + px, 0] = torch.outer(torch.tensor(wy), torch.tensor(wx))
+    return w.float()
+
+
+class SR2xNet(nn.Module):
+    """x (N x 3 x H x W) -> N x 3 x 2H x 2W = PixelShuffle(2)(net(x) + bicubic_phases(x))."""
+
+    def __init__(self, width: int = 32, blocks: int = 4, clamp: bool = False):
+        super().__init__()
+        self.down, self.scale, self.clamp = 1, 2, clamp
+        self.head = nn.Conv2d(3, width, 3, padding=1)
+        self.body = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
+        self.tail = nn.Conv2d(width, 12, 3, padding=1)
+        nn.init.zeros_(self.tail.bias)
+        nn.init.normal_(self.tail.weight, std=1e-3)
+        self.register_buffer("bicubic", bicubic2x_kernel(), persistent=False)
+        self.shuffle = nn.PixelShuffle(2)
+
+    def upsample_phases(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), self.bicubic, groups=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.head(x)
+        out = self.shuffle(self.tail(self.body(h) + h) + self.upsample_phases(x))
+        return out.clamp(0.0, 1.0) if self.clamp else out
+
+
+def export_onnx(net: nn.Module, path: str | Path) -> None:
+    """Write a strength-less image net (clamped, eval) with input "input", output "output", dynamic N/H/W."""
+    model = copy.deepcopy(net).eval()
+    model.clamp = True
+    m = max(model.down, 1)
+    dummy = torch.rand(1, 3, 16 * m, 24 * m)
+    axes = {"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H2", 3: "W2"}}
+    with torch.no_grad():
+        torch.onnx.export(model, (dummy,), str(path), input_names=["input"], output_names=["output"],
+                          opset_version=OPSET, dynamic_axes=axes, do_constant_folding=True, dynamo=False)
+
+
+def parity_check(net: nn.Module, path: str | Path, tol: float = 1e-4) -> float:
+    """Max |torch - onnxruntime| over two shapes/batches (also checks the output shape); raises if >= tol."""
+    import onnxruntime as ort
+
+    model = copy.deepcopy(net).eval()
+    model.clamp = True
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    g = torch.Generator().manual_seed(123)
+    worst, m = 0.0, max(model.down, 1)
+    for n, h, w in ((1, 17 * m, 31 * m), (2, 9 * m, 13 * m)):
+        x = torch.rand((n, 3, h, w), generator=g)
+        with torch.no_grad():
+            ref = model(x).numpy()
+        got = sess.run(["output"], {"input": x.numpy()})[0]
+        assert got.shape == (n, 3, h * model.scale, w * model.scale), got.shape
+        worst = max(worst, float(np.abs(ref - got).max()))
+    if worst >= tol:
+        raise RuntimeError(f"onnxruntime/torch mismatch {worst:.2e} >= {tol:.0e}")
+    return worst
