@@ -128,9 +128,11 @@ def heldout_images(data_dir: Path | None) -> dict[str, np.ndarray]:
 
 
 class PatchSampler:
-    """Random crop + rescale (0.5-1x, area filter) + rot90 + flips, seeded so runs repeat."""
+    """Random crop + rescale (`scale_range`, default 0.5-1x, area filter) + rot90 + flips, seeded so runs repeat."""
 
-    def __init__(self, groups: dict[str, list[np.ndarray]], weights: dict[str, float], patch: int, seed: int):
+    def __init__(self, groups: dict[str, list[np.ndarray]], weights: dict[str, float], patch: int, seed: int,
+                 scale_range: tuple[float, float] = (0.5, 1.0)):
+        self.scale_range = scale_range
         self.groups = [groups[k] for k in weights]
         w = np.array(list(weights.values()), np.float64)
         self.weights = w / w.sum()
@@ -142,7 +144,7 @@ class PatchSampler:
         group = self.groups[rng.choice(len(self.groups), p=self.weights)]
         img = group[rng.integers(len(group))]
         h, w = img.shape[:2]
-        scale = rng.uniform(0.5, 1.0)
+        scale = rng.uniform(*self.scale_range)
         crop = min(int(round(p / scale)), h, w)
         y, x = rng.integers(0, h - crop + 1), rng.integers(0, w - crop + 1)
         tile = img[y : y + crop, x : x + crop]

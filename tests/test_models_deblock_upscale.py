@@ -1,0 +1,127 @@
+"""The shipped `deblock` and `upscale2x` models: manifest + engine loading, shapes, a held-out quality floor;
+plus a one-step training smoke test per model.
+
+Fast (< 20 s) and torch-free except the training tests, which skip when torch is missing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+pytest.importorskip("onnxruntime")
+
+from vdiff_ofx.metrics import psnr
+from vdiff_ofx.train import compress, data, quality
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = ("deblock", "upscale2x")
+
+
+@pytest.fixture(autouse=True)
+def project_manifest(monkeypatch, tmp_path):
+    """The project's own manifest, and a private user folder (no user models mixed in)."""
+    monkeypatch.setenv("VDIFF_MANIFEST", str(ROOT / "manifest.yaml"))
+    monkeypatch.setenv("VDIFF_CONFIG_DIR", str(tmp_path / "config"))
+
+
+def _entry(name: str) -> dict:
+    models = yaml.safe_load((ROOT / "manifest.yaml").read_text())["models"] or []
+    found = [m for m in models if m["name"] == name]
+    assert found, f"manifest.yaml has no `{name}` entry"
+    return found[0]
+
+
+def enhancer(name: str):
+    from vdiff_ofx.engine.enhancer import Enhancer
+    from vdiff_ofx.engine.providers import Backend
+
+    return Enhancer(name, backend=Backend(providers=["cpu"], threads=2))
+
+
+def held_out_crop(name: str) -> np.ndarray:
+    """A 256x256 crop of a held-out scikit-image photo (never trained on)."""
+    pytest.importorskip("skimage")
+    return np.ascontiguousarray(data.skimage_images(data.HELDOUT_SKIMAGE)[name][32:288, 128:384])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_manifest_entry(name):
+    e = _entry(name)
+    keys = {"name", "file", "sha256", "task", "scale", "channels", "temporal_window", "size_multiple",
+            "input_range", "description", "params"}
+    assert keys <= set(e) and "strength" not in e
+    assert e["scale"] == (2 if name == "upscale2x" else 1) and e["temporal_window"] == 1
+    from vdiff_ofx.engine.models import get_model
+
+    get_model(name).verify()  # file present, sha256 matches
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shapes_through_engine(name):
+    enh = enhancer(name)
+    s = enh.scale
+    frame = np.random.default_rng(1).random((37, 58, 3), dtype=np.float32)  # not a size multiple
+    out = enh(frame)
+    assert out.shape == (37 * s, 58 * s, 3) and out.dtype == np.float32
+    assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    rgba = np.concatenate([frame, np.full((37, 58, 1), 0.5, np.float32)], axis=-1)
+    assert enh(rgba).shape == (37 * s, 58 * s, 4)
+
+
+def test_deblock_beats_degraded():
+    ref = compress.to_u8(held_out_crop("coffee"))
+    degraded = compress.jpeg(ref, 15).astype(np.float32) / 255  # a heavily compressed delivery file
+    out = enhancer("deblock")(degraded)
+    gain = psnr(ref / 255.0, out) - psnr(ref / 255.0, degraded)
+    assert gain > 1.0, gain
+
+
+def test_upscale_beats_bicubic():
+    hr = held_out_crop("astronaut")
+    lr = cv2.resize(hr, (hr.shape[1] // 2, hr.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    bic = cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_CUBIC)
+    out = enhancer("upscale2x")(lr)
+    assert out.shape == hr.shape
+    gain = quality.sr_score(hr, out)[0] - quality.sr_score(hr, bic)[0]
+    assert gain > 1.0, gain
+
+
+def test_deblock_training_step():
+    torch = pytest.importorskip("torch")
+    from vdiff_ofx.train.fit import train_step
+    from vdiff_ofx.train.restore_nets import DeblockNet
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    leaves = data.dead_leaves(96, rng, n_disks=1500)
+    cfg = compress.PoolConfig(size=32, n_jpeg=2, n_h264=4, n_h265=4, n_band=2, n_light=2, seq_len=3)
+    deg, cln, kind = compress.build_pool(lambda side: cv2.resize(leaves, (side, side)), cfg, 0, log=lambda *a, **k: None)
+    assert deg.shape == cln.shape == (14, 32, 32, 3) and sorted(set(kind.tolist())) == [0, 1, 2, 3, 4]
+    x, y = compress.PairSampler(deg, cln, 16, seed=0).batch(2)
+    net = DeblockNet(down=4, width=8, blocks=1)
+    loss = train_step(net, torch.optim.Adam(net.parameters(), 1e-3), torch.from_numpy(x), torch.from_numpy(y))
+    assert np.isfinite(loss)
+
+
+def test_upscale_training_step():
+    torch = pytest.importorskip("torch")
+    from vdiff_ofx.train.fit import train_step
+    from vdiff_ofx.train.restore_nets import SR2xNet
+    from vdiff_ofx.train.upscale import SRPairs
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    pairs = SRPairs({k: [data.dead_leaves(64, rng, n_disks=800)] for k in ("photos", "frames", "leaves")}, 12, seed=0)
+    lr, hr = pairs.batch(2)
+    assert lr.shape == (2, 3, 12, 12) and hr.shape == (2, 3, 24, 24)
+    net = SR2xNet(width=8, blocks=1)
+    with torch.no_grad():  # the built-in bicubic path is cv2's INTER_CUBIC
+        bic = net.shuffle(net.upsample_phases(torch.from_numpy(lr)))[0].numpy().transpose(1, 2, 0)
+    ref = cv2.resize(lr[0].transpose(1, 2, 0), (24, 24), interpolation=cv2.INTER_CUBIC)
+    assert np.abs(bic - ref).max() < 1e-5
+    loss = train_step(net, torch.optim.Adam(net.parameters(), 1e-3), torch.from_numpy(lr), torch.from_numpy(hr))
+    assert np.isfinite(loss)
