@@ -10,7 +10,6 @@ from it. No strength input (task deblock).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import platform
 import sys
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from vdiff_ofx.train.export import ship
 
 from vdiff_ofx.train import compress, data, quality
 from vdiff_ofx.train.fit import fit, seed_everything
@@ -175,11 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     net, info = train(args, data_dir)
     train_s = time.time() - t0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    export_onnx(net, args.out)
-    parity = parity_check(net, args.out)
-    sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
-    print(f"exported {args.out} sha256={sha} params={param_count(net)} parity={parity:.2e} train={train_s:.0f}s", flush=True)
+    sha, parity = ship(net, args.out, train_s, export_onnx, parity_check)
     results = fps_1080 = None
     if not args.no_eval:
         model = quality.OnnxImageModel(args.out, args.down, 2)

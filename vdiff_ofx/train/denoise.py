@@ -8,7 +8,6 @@ Why one entry point: the shipped models/denoise.onnx must be reproducible from a
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import platform
@@ -22,7 +21,7 @@ import torch
 
 from vdiff_ofx.train import data, evaluate
 from vdiff_ofx.train.degrade import SIGMA_MAX, add_noise
-from vdiff_ofx.train.export import export_onnx, parity_check
+from vdiff_ofx.train.export import ship
 from vdiff_ofx.train.nets import FFDNetLite, param_count
 
 SOURCE_WEIGHTS = {"photos": 0.4, "frames": 0.3, "leaves": 0.3}
@@ -170,11 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     net = train(args, data_dir)
     train_s = time.time() - t0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    export_onnx(net, args.out)
-    parity = parity_check(net, args.out)
-    sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
-    print(f"exported {args.out} sha256={sha} params={param_count(net)} parity={parity:.2e} train={train_s:.0f}s", flush=True)
+    sha, parity = ship(net, args.out, train_s)
     rows = fps = None
     if not args.no_eval:
         fps = fps_1080p(args.out, args.threads)

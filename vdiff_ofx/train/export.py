@@ -50,3 +50,17 @@ def parity_check(net: FFDNetLite, path: str | Path, tol: float = 1e-4) -> float:
     if worst >= tol:
         raise RuntimeError(f"onnxruntime/torch mismatch {worst:.2e} >= {tol:.0e}")
     return worst
+
+
+def ship(net: torch.nn.Module, out: Path, train_s: float, export=None, parity=None) -> tuple[str, float]:
+    """Export ``net`` to ``out``, check it against torch, print the line the recipes quote; (sha256, parity)."""
+    import hashlib
+
+    from vdiff_ofx.train.nets import param_count
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    (export or export_onnx)(net, out)
+    diff = (parity or parity_check)(net, out)
+    sha = hashlib.sha256(out.read_bytes()).hexdigest()
+    print(f"exported {out} sha256={sha} params={param_count(net)} parity={diff:.2e} train={train_s:.0f}s", flush=True)
+    return sha, diff

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import math
 import platform
 import sys
@@ -31,6 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+
+from vdiff_ofx.train.export import ship
 from torch import nn
 
 from vdiff_ofx.train import sequences
@@ -372,10 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         net, info = train(args, data_dir)
         train_s = time.time() - t0
         torch.save({"weights": net.state_dict(), "info": info, "train_s": train_s}, args.out.with_suffix(".pt"))
-    export_onnx(net, args.out)
-    parity = parity_check(net, args.out)
-    sha = hashlib.sha256(args.out.read_bytes()).hexdigest()
-    print(f"exported {args.out} sha256={sha} params={param_count(net)} parity={parity:.2e} train={train_s:.0f}s", flush=True)
+    sha, parity = ship(net, args.out, train_s, export_onnx, parity_check)
     fps = tables = None
     if not args.no_eval:
         from vdiff_ofx.train import temporal_eval
