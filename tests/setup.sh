@@ -9,7 +9,8 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q -e ".[test]"
 # --- extra test requirements (VapourSynth venv, ffmpeg binary, compilers) go below this line ---
 # ffmpeg binary for `vdiff pipe` tests (tests/test_pipe.py skips without it)
-command -v ffmpeg >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ffmpeg)
+command -v ffmpeg >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null) \
+  || echo "setup.sh: WARNING: could not install ffmpeg; the ffmpeg pipe tests will be skipped" >&2
 # VapourSynth R81 needs Python 3.12: a separate .venv-vs for vspipe (tests/test_vapoursynth.py skips without it)
 PY312=""  # a pyenv shim may exist yet refuse to run, so try each candidate
 for c in $(ls -d "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.12.*/bin/python 2>/dev/null) \
@@ -17,10 +18,11 @@ for c in $(ls -d "$(pyenv root 2>/dev/null || echo /nonexistent)"/versions/3.12.
   if [ -n "$c" ] && "$c" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then PY312=$c; break; fi
 done
 if [ -n "$PY312" ]; then
-  [ -x .venv-vs/bin/python ] || "$PY312" -m venv .venv-vs
-  .venv-vs/bin/python -m pip install -q --upgrade pip
-  .venv-vs/bin/python -m pip install -q "vapoursynth==81" -e .
-  .venv-vs/bin/vapoursynth config >/dev/null  # lets vspipe find this venv's Python and plugins
+  { [ -x .venv-vs/bin/python ] || "$PY312" -m venv .venv-vs; } &&
+  .venv-vs/bin/python -m pip install -q --upgrade pip &&
+  .venv-vs/bin/python -m pip install -q "vapoursynth==81" -e . &&
+  .venv-vs/bin/vapoursynth config >/dev/null ||  # lets vspipe find this venv's Python and plugins
+  { echo "setup.sh: WARNING: VapourSynth venv failed; its tests will be skipped" >&2; rm -rf .venv-vs; }
 else
   echo "setup.sh: no python3.12 found; skipping the VapourSynth venv (.venv-vs)" >&2
 fi
