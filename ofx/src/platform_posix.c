@@ -310,29 +310,6 @@ int vd_module_path(char *out, size_t n) {
     return snprintf(out, n, "%s", info.dli_fname) < (int)n ? 0 : -1;
 }
 
-char *vd_read_file(const char *path, size_t max_bytes, size_t *len_out) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = (char *)malloc(max_bytes + 1);
-    if (!buf) {
-        fclose(f);
-        return NULL;
-    }
-    size_t len = fread(buf, 1, max_bytes, f);
-    fclose(f);
-    buf[len] = 0;
-    if (len_out) *len_out = len;
-    return buf;
-}
-
-int vd_env_int(const char *name, int fallback) {
-    const char *v = getenv(name);
-    if (!v || !*v) return fallback;
-    char *end = NULL;
-    long x = strtol(v, &end, 10);
-    return (end && *end == 0 && x >= 0 && x < 1000000) ? (int)x : fallback;
-}
-
 struct vd_mutex {
     pthread_mutex_t m;
 };
