@@ -36,11 +36,7 @@ def main() -> int:
     ap.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    try:
-        data_dir = data.find_data_dir(args.data_dir)
-    except FileNotFoundError as e:
-        print(f"note: {e}; evaluating on the scikit-image photos only")
-        data_dir = None
+    data_dir = data.optional_data_dir(args.data_dir)
     images = data.heldout_images(data_dir)
     t = time.time()
     rows = evaluate.evaluate(evaluate.OnnxDenoiser(args.model, size_multiple(args.model), args.threads), images)

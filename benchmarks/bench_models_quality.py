@@ -40,11 +40,7 @@ def main() -> int:
     ap.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    try:
-        data_dir = data.find_data_dir(args.data_dir)
-    except FileNotFoundError as e:
-        print(f"note: {e}; evaluating on the scikit-image photos only")
-        data_dir = None
+    data_dir = data.optional_data_dir(args.data_dir)
     images, clips = quality.heldout(data_dir)
     print(f"held-out: {', '.join(f'{k} {v.shape[1]}x{v.shape[0]}' for k, v in images.items())}")
     t0 = time.time()

