@@ -273,12 +273,17 @@ static double arg_time(OfxPropertySetHandle args) {
     return t;
 }
 
+/* The model and settings a final (non-preview) render at time t would use, read under the instance lock. */
+static void choose_final(instance *in, OfxTime t, vd_choice *ch) {
+    vd_mutex_lock(in->lock);
+    choose_model(in, t, 0, ch);
+    vd_mutex_unlock(in->lock);
+}
+
 OfxStatus action_rod(instance *in, OfxPropertySetHandle in_args, OfxPropertySetHandle out_args) {
     const double t = arg_time(in_args);
     vd_choice ch;
-    vd_mutex_lock(in->lock);
-    choose_model(in, t, 0, &ch);
-    vd_mutex_unlock(in->lock);
+    choose_final(in, t, &ch);
     if (ch.model->scale == 1) return kOfxStatReplyDefault; /* a filter's RoD is its source's */
     OfxRectD rod;
     if (g_effect->clipGetRegionOfDefinition(in->src, t, &rod) != kOfxStatOK) return kOfxStatFailed;
@@ -302,9 +307,7 @@ OfxStatus action_roi(instance *in, OfxPropertySetHandle in_args, OfxPropertySetH
 OfxStatus action_frames_needed(instance *in, OfxPropertySetHandle in_args, OfxPropertySetHandle out_args) {
     const double t = arg_time(in_args);
     vd_choice ch;
-    vd_mutex_lock(in->lock);
-    choose_model(in, t, 0, &ch);
-    vd_mutex_unlock(in->lock);
+    choose_final(in, t, &ch);
     const int k = ch.model->window / 2;
     if (k == 0) return kOfxStatReplyDefault;
     double r[2] = {t - k, t + k};
@@ -315,9 +318,7 @@ OfxStatus action_frames_needed(instance *in, OfxPropertySetHandle in_args, OfxPr
 OfxStatus action_is_identity(instance *in, OfxPropertySetHandle in_args, OfxPropertySetHandle out_args) {
     const double t = arg_time(in_args);
     vd_choice ch;
-    vd_mutex_lock(in->lock);
-    choose_model(in, t, 0, &ch);
-    vd_mutex_unlock(in->lock);
+    choose_final(in, t, &ch);
     if (ch.mix > 0.0 || ch.model->scale != 1) return kOfxStatReplyDefault;
     g_prop->propSetString(out_args, kOfxPropName, 0, kOfxImageEffectSimpleSourceClipName);
     g_prop->propSetDouble(out_args, kOfxPropTime, 0, t);
