@@ -42,6 +42,9 @@ class ModelSession:
         if self.backend.threads:
             opts.intra_op_num_threads = self.backend.threads
         opts.log_severity_level = 3
+        # Idle workers sleep instead of spinning: the same inference speed on a CPU (measured), and the cores it
+        # frees are the ones the pipeline's decode/encode threads need (benchmarks/bench_pipeline.py).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = chain(self.backend)
         captured = io.StringIO()
         try:

@@ -43,9 +43,9 @@ _X264 = {"crf": "14", "preset": "medium"}
 _X265 = {"crf": "14", "preset": "medium", "x265-params": "log-level=error"}
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
-    Preset("prores_hq", "ProRes 422 HQ", "prores_ks", (".mov", ".mkv"), (10,),
+    Preset("prores_hq", "ProRes 422 HQ", "prores", (".mov", ".mkv"), (10,),
            {"profile": "3", "vendor": "apl0"}, ("422",), "yuv422p10le"),
-    Preset("prores_4444", "ProRes 4444", "prores_ks", (".mov", ".mkv"), (10,),
+    Preset("prores_4444", "ProRes 4444", "prores", (".mov", ".mkv"), (10,),
            {"profile": "4", "vendor": "apl0"}, ("444",), "yuv444p10le"),
     Preset("dnxhr_hqx", "DNxHR HQX", "dnxhd", (".mov", ".mkv"), (10,),
            {"profile": "dnxhr_hqx"}, ("422",), "yuv422p10le"),

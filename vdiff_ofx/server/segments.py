@@ -26,7 +26,7 @@ from .store import Segment
 
 log = logging.getLogger(__name__)
 
-INTRA_CODECS = ("prores_ks", "dnxhd", "ffv1")
+INTRA_CODECS = ("prores", "prores_ks", "dnxhd", "ffv1")
 _MUXERS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska"}
 _LOOKAHEAD_S = 0.5
 
