@@ -167,8 +167,8 @@ class WindowSampler:
         return np.ascontiguousarray(np.stack([self.one() for _ in range(n)]), dtype=np.float32)
 
 
-def training_content(data_dir: Path, seed: int, n_leaves: int = 60, leaves_size: int = 320
-                     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def training_content(data_dir: Path, seed: int, n_leaves: int = 60, leaves_size: int = 320,
+                     photos_root: Path | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(training clips as uint8 frame stacks, textures for synthetic sequences). Never the held-out clip/photos."""
     clips = [clip_uint8(data_dir / name) for name in data.TRAIN_CLIPS]
     rng = np.random.default_rng(seed + 11)
@@ -178,6 +178,7 @@ def training_content(data_dir: Path, seed: int, n_leaves: int = 60, leaves_size:
     except ImportError:
         pass
     textures += [c[i].astype(np.float32) / 255.0 for c in clips for i in range(0, len(c), 25)]
+    textures += list(data.wallpaper_photos(photos_root, data.TRAIN_WALLPAPERS).values())
     return clips, textures
 
 

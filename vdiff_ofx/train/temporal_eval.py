@@ -180,15 +180,16 @@ def format_tables(seqs: list[Sequence]) -> str:
 def run_benchmark(data_dir: Path | None, temporal_model: Path | str | None = None, frames: int = 5,
                   size_multiple: int = 4, sigmas=SIGMAS, nlm: bool = True, threads: int = 2, log=print,
                   seq_frames: int = 20) -> str:
-    """The whole benchmark; returns markdown tables. The single-frame model is used when the manifest lists it."""
+    """The whole benchmark; returns markdown tables. The single-frame models are used when the manifest lists them."""
     from vdiff_ofx.engine.enhancer import Enhancer
     from vdiff_ofx.engine.models import get_model, registry
     from vdiff_ofx.engine.providers import Backend
 
     backend = Backend(providers=["cpu"], threads=threads)
     methods: dict[str, object] = {}
-    if "denoise" in registry():
-        methods["denoise (single-frame)"] = Enhancer(get_model("denoise"), backend)
+    for name in ("denoise", "denoise-hq"):  # the fast and the quality single-frame models, where listed
+        if name in registry():
+            methods[f"{name} (single-frame)"] = Enhancer(get_model(name), backend)
     spec = temporal_spec(Path(temporal_model), frames, size_multiple) if temporal_model else get_model("denoise-temporal")
     methods[f"denoise-temporal T={spec.temporal_window}"] = Enhancer(spec, backend)
     seqs = load_sequences(data_dir, seq_frames)
