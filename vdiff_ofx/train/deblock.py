@@ -41,6 +41,10 @@ NOTES = """
 - v2 (not shipped): r=2 / 32 ch, JPEG q skewed to the heavy end: beat both baselines on JPEG q10/q25 and the video
   conditions, but lost ~1 dB on `band 6bit` (it added ~1.3/255 RMS to clean-ish smooth frames) and to bilateral at q50.
 - v3 (shipped): + near-clean identity pairs, twice the banding pairs, milder JPEG skew (u^1.3), 2400 steps.
+- v4 (not shipped): v3 + the nine Debian wallpaper photos as a source group, 6000 steps (16 min): the training loss
+  flattened at ~10.8/255 from step 3000 and the held-out figures fell 0.05-0.2 dB (JPEG q50 34.10 vs 34.29, now
+  below bilateral's 34.18; band 6bit 46.96 vs 46.77). At 81k parameters capacity, not data or steps, is the limit:
+  a wider/deeper quality variant is the next experiment.
 - Limitation: on `band 6bit` the model only ties the input in PSNR (SSIM 0.984 → 0.990) while a bilateral filter,
   which smooths every small step, scores higher; its receptive field (42 px) is narrower than wide bands. A
   dedicated debanding path (wider context, e.g. a 1/4-resolution branch) is the next step.
