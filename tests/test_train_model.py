@@ -1,4 +1,4 @@
-"""The shipped `denoise` ONNX model: contract, strength behaviour, quality floor; plus a training smoke test.
+"""The shipped `denoise` / `denoise-hq` ONNX models: contract, strength behaviour, quality floor; data helpers; a training smoke test.
 
 Fast (< 20 s) and torch-free except the last test, which skips when torch is missing.
 """
@@ -18,12 +18,17 @@ from vdiff_ofx.train import data, evaluate  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def entry() -> dict:
+def _entry(name: str) -> dict:
     models = yaml.safe_load((ROOT / "manifest.yaml").read_text())["models"] or []
-    found = [m for m in models if m["name"] == "denoise"]
-    assert found, "manifest.yaml has no `denoise` entry"
+    found = [m for m in models if m["name"] == name]
+    assert found, f"manifest.yaml has no `{name}` entry"
     return found[0]
+
+
+@pytest.fixture(scope="module", params=["denoise", "denoise-hq"])
+def entry(request) -> dict:
+    """The fast single-frame denoiser and its quality variant share one contract."""
+    return _entry(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +78,14 @@ def test_quality_sigma25(sess, entry, clean):
     noisy = evaluate.add_gaussian_noise(clean, 25, "test")
     gain = evaluate.psnr(clean, den(noisy, 25)) - evaluate.psnr(clean, noisy)
     assert gain > 5.0, gain
+
+
+def test_quality_variant_beats_fast_model(clean):
+    noisy = evaluate.add_gaussian_noise(clean, 25, "variants")
+    fast, hq = (_entry(n) for n in ("denoise", "denoise-hq"))
+    scores = [evaluate.psnr(clean, evaluate.OnnxDenoiser(ROOT / e["file"], e["size_multiple"])(noisy, 25))
+              for e in (fast, hq)]
+    assert scores[1] > scores[0] + 0.5, scores
 
 
 def test_one_training_step():
