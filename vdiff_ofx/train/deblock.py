@@ -45,6 +45,10 @@ NOTES = """
   flattened at ~10.8/255 from step 3000 and the held-out figures fell 0.05-0.2 dB (JPEG q50 34.10 vs 34.29, now
   below bilateral's 34.18; band 6bit 46.96 vs 46.77). At 81k parameters capacity, not data or steps, is the limit:
   a wider/deeper quality variant is the next experiment.
+- deblock-hq (not shipped): v4's data at 64 ch / 6 blocks (457k params), 2800 steps (37 min): JPEG q10/q25/q50
+  28.74/32.26/34.10, H.264 crf35 28.80, band 6bit 47.32 dB -- no better than v3 at 2.5x the cost (0.41 vs ~1.1 fps at
+  1080p). Neither steps, data nor capacity moved it; the degradation pool (how closely it matches the held-out
+  encoders' artefacts) and the loss are what to look at next.
 - Limitation: on `band 6bit` the model only ties the input in PSNR (SSIM 0.984 → 0.990) while a bilateral filter,
   which smooths every small step, scores higher; its receptive field (42 px) is narrower than wide bands. A
   dedicated debanding path (wider context, e.g. a 1/4-resolution branch) is the next step.
