@@ -1,8 +1,7 @@
 """End-to-end fps of `vdiff enhance` vs the model's pure inference rate on the same frames, same process.
 
 The pipeline runs decode, inference and encode concurrently, so the ratio shows how much the I/O stages cost
-on top of the model (target >= 0.85 on a 2-core CPU). A second end-to-end row runs the I/O threads at the
-model's own priority, to show what the lower I/O priority buys. CPU-s/frame counts all threads.
+on top of the model (target >= 0.85 on a 2-core CPU). CPU-s/frame counts all threads.
 
     python benchmarks/bench_pipeline.py [--model denoise] [--size 1920x1080] [--frames 12]
 """
@@ -24,7 +23,7 @@ from vdiff_ofx.io.encode import Encoder  # noqa: E402
 from vdiff_ofx.io.probe import probe  # noqa: E402
 from vdiff_ofx.demo import sample_clip  # noqa: E402
 from vdiff_ofx.ops.geometry import Resize  # noqa: E402
-from vdiff_ofx.pipeline import IO_NICE, Job, run  # noqa: E402
+from vdiff_ofx.pipeline import Job, run  # noqa: E402
 
 
 def make_source(folder: Path, width: int, height: int, frames: int) -> Path:
@@ -59,20 +58,15 @@ def main() -> None:
                                                                                     enh.window // 2 + 1)])
         pure = len(frames) / (time.perf_counter() - t)
         pure_cpu = (time.process_time() - c) / len(frames)
-        rows = []
-        for nice in (IO_NICE, 0):
-            t, c = time.perf_counter(), time.process_time()
-            result = run(Job(str(src), str(folder / f"out{nice}{args.output}"), model=args.model, io_nice=nice),
-                         enhancer=enh)
-            wall = time.perf_counter() - t
-            rows.append((nice, result.frames / wall, (time.process_time() - c) / result.frames))
+        t, c = time.perf_counter(), time.process_time()
+        result = run(Job(str(src), str(folder / f"out{args.output}"), model=args.model), enhancer=enh)
+        wall = time.perf_counter() - t
+        e2e, e2e_cpu = result.frames / wall, (time.process_time() - c) / result.frames
         print(f"\nmodel {args.model} on {enh.session.provider}, {width}x{height}, {len(frames)} frames, "
               f"output {result.settings.label}")
-        print(f"{'stage':<44} {'fps':>8} {'CPU-s/frame':>12} {'ratio':>7}")
-        print(f"{'inference only (in memory)':<44} {pure:8.3f} {pure_cpu:12.3f} {1:7.3f}")
-        for nice, fps, cpu in rows:
-            label = f"vdiff enhance end to end, I/O at nice +{nice}" + (" (default)" if nice == IO_NICE else "")
-            print(f"{label:<44} {fps:8.3f} {cpu:12.3f} {fps / pure:7.3f}")
+        print(f"{'stage':<28} {'fps':>8} {'CPU-s/frame':>12} {'ratio':>7}")
+        print(f"{'inference only (in memory)':<28} {pure:8.3f} {pure_cpu:12.3f} {1:7.3f}")
+        print(f"{'vdiff enhance end to end':<28} {e2e:8.3f} {e2e_cpu:12.3f} {e2e / pure:7.3f}")
 
 
 if __name__ == "__main__":

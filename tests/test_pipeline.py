@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
-import sys
 import threading
 
 import av
@@ -130,22 +128,3 @@ def test_disk_full_is_one_clear_error(kit, clip, tmp_path, monkeypatch):
         run(Job(str(clip), str(tmp_path / "full.mov"), model="cnn"))
     assert not (tmp_path / "full.mov").exists() and not leftovers(tmp_path)
 
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux-only")
-def test_io_threads_run_below_the_model_and_the_caller_is_untouched(kit, clip, tmp_path):
-    seen: dict[str, int] = {}
-    real = pipeline.lower_priority
-
-    def spy(step: int = pipeline.IO_NICE) -> None:
-        real(step)
-        seen[threading.current_thread().name] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-
-    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    pipeline.lower_priority = spy
-    try:
-        run(Job(str(clip), str(tmp_path / "o.mkv"), model="cnn"))
-    finally:
-        pipeline.lower_priority = real
-    assert set(seen) == {"vdiff-decode", "vdiff-encode"}
-    assert all(v == min(19, before + pipeline.IO_NICE) for v in seen.values()), seen
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before

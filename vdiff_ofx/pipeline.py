@@ -8,7 +8,6 @@ import dataclasses
 import errno
 import os
 import queue
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,12 +28,6 @@ from .ops.window import windows
 from .progress import Progress, ProgressFn
 
 _END = object()
-
-# How much lower than the model's thread the decode/encode threads run. The model is the pacing stage on a
-# CPU; an I/O thread that preempts one of onnxruntime's workers mid-operator stalls the others at the operator's
-# barrier. At a lower priority the I/O threads fill the gaps the model leaves, and the bounded queues keep them
-# from falling behind (benchmarks/bench_pipeline.py prints both settings; the gain is a few percent).
-IO_NICE = 10
 
 
 @dataclass
@@ -57,7 +50,6 @@ class Job:
     copy_streams: bool = True
     cuts: frozenset[int] = frozenset()
     queue_size: int = 4
-    io_nice: int = IO_NICE  # decode/encode threads run this much below the model's (0: same priority)
 
 
 @dataclass(frozen=True)
@@ -114,19 +106,6 @@ class _Stage(threading.Thread):
             self.error = exc
 
 
-
-
-def lower_priority(step: int = IO_NICE) -> None:
-    """Lower the calling thread's priority (Linux: per-thread nice; FFmpeg threads it starts inherit it).
-
-    Unprivileged threads cannot raise it again, so only call this on a thread that ends with its stage."""
-    if step <= 0 or not sys.platform.startswith("linux"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + step))
-    except (OSError, AttributeError):
-        pass
 
 
 def _put(q: queue.Queue, item: Any, cancel: threading.Event) -> bool:
@@ -192,7 +171,6 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     first_pts: list[int | None] = []
 
     def decode() -> None:
-        lower_priority(job.io_nice)
         for frame in decode_frames(info, start, end):
             if cancel.is_set():
                 return
@@ -216,7 +194,6 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     encoder: Encoder | None = None
 
     def encode() -> None:
-        lower_priority(job.io_nice)
         count = 0
         for idx, pts, out in _iter_queue(enhanced, cancel, stages):
             if not first_pts:
