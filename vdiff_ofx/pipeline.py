@@ -106,8 +106,6 @@ class _Stage(threading.Thread):
             self.error = exc
 
 
-
-
 def _put(q: queue.Queue, item: Any, cancel: threading.Event) -> bool:
     while not cancel.is_set():
         try:
