@@ -49,7 +49,7 @@ def main() -> int:
         root = data.find_photos_root(args.photos or None)
         if root is None:
             ap.error("wallpaper photos not found: " + data.PHOTOS_HELP)
-        images = data.heldout_images(None, root)
+        images = data.heldout_photos(root)
     else:
         images = data.heldout_images(data.optional_data_dir(args.data_dir))
     sigmas = tuple(int(s) for s in args.sigmas.split(","))

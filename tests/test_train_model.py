@@ -129,7 +129,7 @@ def test_wallpaper_photos_are_optional_and_downscaled(tmp_path, monkeypatch):
     photos = data.wallpaper_photos(root, data.TRAIN_WALLPAPERS)
     assert list(photos) == list(data.TRAIN_WALLPAPERS)
     assert all(p.shape == (600, 960, 3) and p.dtype == np.float32 for p in photos.values())  # from the 1920 file
-    held = data.heldout_images(None, root)
+    held = data.heldout_photos(root)
     assert set(held) == {f"wp_{n}" for n in data.HELDOUT_WALLPAPERS}
     assert not set(data.TRAIN_WALLPAPERS) & set(data.HELDOUT_WALLPAPERS)
     assert "not used" in data.photos_note(None) and data.TRAIN_WALLPAPERS[0] in data.photos_note(root)

@@ -175,13 +175,14 @@ def training_sources(data_dir: Path, seed: int, n_leaves: int = 120, leaves_size
     }
 
 
-def heldout_images(data_dir: Path | None, photos_root: Path | None = None) -> dict[str, np.ndarray]:
-    """Fixed evaluation set: three skimage photos plus two frames of the demo clip (if found).
+def heldout_photos(photos_root: Path) -> dict[str, np.ndarray]:
+    """The held-out wallpaper photos, a set of their own: each model's shipped figures (and the tests'
+    thresholds) are on heldout_images, which needs no Debian package."""
+    return {f"wp_{k}": v for k, v in wallpaper_photos(photos_root, HELDOUT_WALLPAPERS).items()}
 
-    The held-out wallpaper photos come back only when asked for (photos_root), as their own set: the figures
-    shipped with each model (and the tests' thresholds) are on the set above."""
-    if photos_root is not None:
-        return {f"wp_{k}": v for k, v in wallpaper_photos(photos_root, HELDOUT_WALLPAPERS).items()}
+
+def heldout_images(data_dir: Path | None) -> dict[str, np.ndarray]:
+    """Fixed evaluation set: three skimage photos plus two frames of the demo clip (if found)."""
     out = skimage_images(HELDOUT_SKIMAGE)
     if data_dir is not None:
         for idx, fr in zip(HELDOUT_CLIP_FRAMES, video_frames(data_dir / HELDOUT_CLIP, only=HELDOUT_CLIP_FRAMES)):

@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         root = data.find_photos_root(args.photos_dir)
         if root is not None:
             photo_rows = evaluate.evaluate(evaluate.OnnxDenoiser(args.out, args.down, args.threads),
-                                           data.heldout_images(None, root))
+                                           data.heldout_photos(root))
             print(evaluate.format_table(photo_rows), flush=True)
     print(f"wrote {write_recipe(args, net, sha, train_s, parity, rows, fps, photo_rows)}", flush=True)
     return 0

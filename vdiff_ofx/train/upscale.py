@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         print(quality.format_table(results), f"\n960x540->1080p fps {fps:.2f}", flush=True)
         root = data.find_photos_root(args.photos_dir)
         if root is not None:
-            photo_results = quality.evaluate_upscale(model, data.heldout_images(None, root))
+            photo_results = quality.evaluate_upscale(model, data.heldout_photos(root))
             print(quality.format_table(photo_results), flush=True)
     print(f"wrote {write_recipe(args, net, sha, train_s, parity, results, fps, photo_results)}", flush=True)
     return 0
