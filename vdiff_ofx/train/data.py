@@ -114,7 +114,9 @@ def wallpaper_photos(root: Path | None, names: tuple[str, ...]) -> dict[str, np.
     for name in names:
         files = sorted((root / "wallpapers" / name / "contents" / "images").glob("*x*.*"),
                        key=lambda f: int(f.stem.split("x")[0]) * int(f.stem.split("x")[1]))
-        bgr = cv2.imread(str(files[-1]), cv2.IMREAD_COLOR)
+        bgr = cv2.imread(str(files[-1]), cv2.IMREAD_COLOR) if files else None
+        if bgr is None:
+            raise FileNotFoundError(f"no readable image for wallpaper {name} under {root}; " + PHOTOS_HELP)
         h, w = bgr.shape[:2]
         f = WALLPAPER_SIDE / max(h, w)
         small = cv2.resize(bgr, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
