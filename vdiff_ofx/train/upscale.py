@@ -42,6 +42,8 @@ NOTES = """
 - v4 (not shipped): v3 at 48 ch (173k params): area +1.76 dB for 2.2x the cost (0.51 vs 1.12 fps) -- not worth it.
 - v5 (shipped): v3 + nine Debian wallpaper photos as a training group, 8000 steps (35 min): area +1.80 dB (astronaut
   +0.42, coffee +0.14, chelsea +0.11, bbb frames -0.16/-0.01 dB vs v3).
+- upscale2x-hq (not shipped): 48 ch / 6 blocks (256k params), same data, 3600 steps (29 min): area 37.61 dB (v5: 37.68),
+  wallpapers +0.47 dB -- more parameters did not pay at the steps this CPU allows (0.71 vs 1.15 fps).
 - Likely next steps: a quality variant several times wider and deeper (EDSR-baseline-like) trained for hours, which
   this shared 2-core CPU could not give in a session.
 """
