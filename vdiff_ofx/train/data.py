@@ -177,6 +177,10 @@ def training_sources(data_dir: Path, seed: int, n_leaves: int = 120, leaves_size
     }
 
 
+HELDOUT_PHOTOS_TITLE = (f"Held-out wallpaper photos ({', '.join(HELDOUT_WALLPAPERS)}, {WALLPAPER_SIDE}-pixel long side, "
+                        "never trained on)")
+
+
 def heldout_photos(photos_root: Path) -> dict[str, np.ndarray]:
     """The held-out wallpaper photos, a set of their own: each model's shipped figures (and the tests'
     thresholds) are on heldout_images, which needs no Debian package."""

@@ -152,7 +152,7 @@ Reproduce the table alone: `python benchmarks/bench_denoise_quality.py`.
 """
     if photo_rows:
         text += f"""
-## Held-out wallpaper photos ({", ".join(data.HELDOUT_WALLPAPERS)}, {data.WALLPAPER_SIDE}-pixel long side, never trained on)
+## {data.HELDOUT_PHOTOS_TITLE}
 
 {evaluate.format_table(photo_rows)}
 """
@@ -181,12 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = fps = photo_rows = None
     if not args.no_eval:
         fps = fps_1080p(args.out, args.threads)
-        rows = evaluate.evaluate(evaluate.OnnxDenoiser(args.out, args.down, args.threads), data.heldout_images(data_dir))
+        model = evaluate.OnnxDenoiser(args.out, args.down, args.threads)
+        rows = evaluate.evaluate(model, data.heldout_images(data_dir))
         print(evaluate.format_table(rows), f"\n1080p fps {fps:.2f}", flush=True)
         root = data.find_photos_root(args.photos_dir)
         if root is not None:
-            photo_rows = evaluate.evaluate(evaluate.OnnxDenoiser(args.out, args.down, args.threads),
-                                           data.heldout_photos(root))
+            photo_rows = evaluate.evaluate(model, data.heldout_photos(root))
             print(evaluate.format_table(photo_rows), flush=True)
     print(f"wrote {write_recipe(args, net, sha, train_s, parity, rows, fps, photo_rows)}", flush=True)
     return 0

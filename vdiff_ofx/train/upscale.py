@@ -150,7 +150,7 @@ Reproduce the table alone: `python benchmarks/bench_models_quality.py --only ups
         pg = {r.condition: r.psnr for r in photo_results if r.method == "vdiff upscale2x"}
         pb = {r.condition: r.psnr for r in photo_results if r.method == "bicubic"}
         text += f"""
-## Held-out wallpaper photos ({", ".join(data.HELDOUT_WALLPAPERS)}, {data.WALLPAPER_SIDE}-pixel long side, never trained on)
+## {data.HELDOUT_PHOTOS_TITLE}
 
 {quality.format_table(photo_results)}
 
