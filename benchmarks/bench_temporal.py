@@ -27,6 +27,7 @@ def main() -> int:
     ap.add_argument("--model", type=Path, default=None, help="ONNX file (default: `denoise-temporal` from the manifest)")
     ap.add_argument("--window", type=int, default=5, help="temporal window of --model")
     ap.add_argument("--size-multiple", type=int, default=4, help="size_multiple of --model")
+    ap.add_argument("--align", default="none", choices=("none", "flow"), help="the manifest `align` of --model")
     ap.add_argument("--data-dir", default=None, help=sequences.TRAIN_DATA_HELP)
     ap.add_argument("--sigmas", type=int, nargs="+", default=list(temporal_eval.SIGMAS))
     ap.add_argument("--frames", type=int, default=20, help="frames per sequence")
@@ -40,7 +41,8 @@ def main() -> int:
         data_dir = None
     t = time.time()
     print(temporal_eval.run_benchmark(data_dir, args.model, args.window, args.size_multiple, tuple(args.sigmas),
-                                      not args.no_nlm, args.threads, seq_frames=args.frames))
+                                      not args.no_nlm, args.threads, seq_frames=args.frames,
+                                      align=args.align))
     print(f"({time.time() - t:.0f}s)")
     return 0
 

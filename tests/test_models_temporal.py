@@ -108,3 +108,20 @@ def test_one_training_step():
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     assert np.isfinite(train_step(net, opt, clean, gen))
     assert net(clean.flatten(1, 2), sigma).shape == (2, 3, 32, 32)
+
+
+def test_aligned_training_step():
+    torch = pytest.importorskip("torch")
+    from vdiff_ofx.ops.align import FlowAligner
+    from vdiff_ofx.train import data
+    from vdiff_ofx.train.temporal import FastDVDLite, align_windows, train_step
+
+    torch.manual_seed(0)
+    sampler = sequences.WindowSampler([], [data.dead_leaves(96, np.random.default_rng(1))], frames=3, patch=32, seed=0)
+    clean = torch.from_numpy(sampler.batch(2))
+    aligner = FlowAligner()
+    same = align_windows(clean, torch.zeros(2, 1, 1, 1), aligner)
+    assert same.shape == clean.shape and torch.equal(same[:, 1], clean[:, 1])  # the middle frame is never touched
+    net = FastDVDLite(frames=3, width=8, deep=8, blocks=1)
+    opt = torch.optim.Adam(net.parameters(), 1e-3)
+    assert np.isfinite(train_step(net, opt, clean, torch.Generator().manual_seed(0), aligner=aligner))

@@ -1,7 +1,7 @@
 """The one inference path every adapter uses: frames in, enhanced frame out.
 
 Handles what differs between models so callers do not: strength, size multiples (pad and crop), scale > 1,
-temporal windows (N frames in, one out), alpha (carried, resized for upscalers) and tiling (auto-sized from free
+temporal windows (N frames in, one out; neighbours motion-compensated when the model asks for it), alpha (carried, resized for upscalers) and tiling (auto-sized from free
 memory when not given).
 """
 
@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..errors import ModelError, VdiffError
+from ..ops.align import MODES, FlowAligner
 from .memory import free_host_bytes, gpu_info
 from .models import ModelSpec, get_model
 from .providers import Backend
@@ -36,6 +37,7 @@ class Enhancer:
         strength: float | None = None,
         batch: int | None = None,
         session: ModelSession | None = None,
+        align: str | None = None,
     ) -> None:
         self.spec = model if isinstance(model, ModelSpec) else get_model(model)
         self.session = session or warm_session(self.spec, backend)
@@ -51,6 +53,10 @@ class Enhancer:
         if self.tile is not None and self.tile <= 2 * self.overlap:
             raise VdiffError(f"--tile {self.tile} must be larger than twice the overlap ({self.overlap})")
         self.batch = batch or (8 if self.session.on_gpu else 1)
+        self.align = align or str(self.spec.extra.get("align", "none"))
+        if self.align not in MODES:
+            raise VdiffError(f"align '{self.align}' is not one of {', '.join(MODES)}")
+        self.aligner = FlowAligner() if self.align == "flow" and self.window > 1 else None
 
     @property
     def window(self) -> int:
@@ -84,6 +90,9 @@ class Enhancer:
         if len(frames) != self.window:
             raise ModelError(f"model '{self.spec.name}' needs {self.window} frames, got {len(frames)}")
         centre = frames[len(frames) // 2]
+        if self.aligner is not None:
+            sigma = self.strength if self.strength is not None else (self.spec.strength.default if self.spec.strength else 0.0)
+            frames = self.aligner(frames, sigma)
         h, w = centre.shape[:2]
         alpha = centre[..., 3] if centre.shape[-1] == 4 else None
         chw = np.concatenate([np.transpose(f[..., :3], (2, 0, 1)) for f in frames], axis=0)

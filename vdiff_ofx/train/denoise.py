@@ -22,7 +22,7 @@ import torch
 from vdiff_ofx.train import data, evaluate
 from vdiff_ofx.train.degrade import SIGMA_MAX, add_noise
 from vdiff_ofx.train.export import ship
-from vdiff_ofx.train.nets import FFDNetLite, param_count
+from vdiff_ofx.train.nets import DenoiseUNet, FFDNetLite, param_count
 
 SOURCE_WEIGHTS = {"photos": 0.4, "frames": 0.3, "leaves": 0.3, "wallpapers": 0.5}
 
@@ -38,7 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--blocks", type=int, default=4, help="residual blocks (2 convs each)")
-    p.add_argument("--down", type=int, default=2, help="pixel-unshuffle factor (= size_multiple)")
+    p.add_argument("--down", type=int, default=2, help="pixel-unshuffle factor (= size_multiple) of the flat net")
+    p.add_argument("--arch", choices=("flat", "unet"), default="flat",
+                   help="flat: FFDNet-lite stack; unet: DRUNet-lite 3-level U-Net (--blocks per level)")
+    p.add_argument("--levels", type=int, default=3, help="U-Net levels (size_multiple 2 * 2**(levels-1))")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (the shipped file used 1)")
     p.add_argument("--log-every", type=int, default=100)
@@ -75,12 +78,18 @@ def train_step(net: FFDNetLite, opt: torch.optim.Optimizer, clean: torch.Tensor,
     return loss.item()
 
 
+def build_net(args: argparse.Namespace) -> FFDNetLite | DenoiseUNet:
+    if args.arch == "unet":
+        return DenoiseUNet(args.width, args.blocks, args.levels)
+    return FFDNetLite(args.down, args.width, args.blocks)
+
+
 def train(args: argparse.Namespace, data_dir: Path) -> FFDNetLite:
     seed_everything(args.seed, args.threads)
     sources = data.training_sources(data_dir, args.seed, photos_root=data.find_photos_root(args.photos_dir))
     sampler = data.PatchSampler(sources, SOURCE_WEIGHTS, args.patch, args.seed)
     gen = torch.Generator().manual_seed(args.seed + 2)
-    net = FFDNetLite(args.down, args.width, args.blocks)
+    net = build_net(args)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     print(f"params={param_count(net)} sources={ {k: len(v) for k, v in sources.items()} }", flush=True)
     t0, acc = time.time(), 0.0
@@ -181,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = fps = photo_rows = None
     if not args.no_eval:
         fps = fps_1080p(args.out, args.threads)
-        model = evaluate.OnnxDenoiser(args.out, args.down, args.threads)
+        model = evaluate.OnnxDenoiser(args.out, net.down, args.threads)
         rows = evaluate.evaluate(model, data.heldout_images(data_dir))
         print(evaluate.format_table(rows), f"\n1080p fps {fps:.2f}", flush=True)
         root = data.find_photos_root(args.photos_dir)

@@ -52,3 +52,44 @@ class FFDNetLite(nn.Module):
 
 def param_count(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
+
+
+class DenoiseUNet(nn.Module):
+    """DRUNet-lite: x, sigma -> denoised x, with a 3-level U-Net body on the pixel-unshuffled image.
+
+    Why: at equal FLOPs a U-Net holds ~4x the parameters of a flat stack (each level halves the
+    resolution and doubles the width) and sees a ~10x wider context, which is where the flat
+    FFDNet-lite stack ran out (models/denoise-hq.md). Levels at 1/2, 1/4, 1/8 of the input with
+    width, 2*width, 4*width channels; strided 2x2 convs down, 2x2 transposed convs up, skips added.
+    H, W must be multiples of `down` (= 2 * 2**(levels-1)).
+    """
+
+    def __init__(self, width: int = 32, blocks: int = 2, levels: int = 3, clamp: bool = False):
+        super().__init__()
+        self.levels, self.clamp = levels, clamp
+        self.down = 2 * 2 ** (levels - 1)
+        widths = [width * 2**i for i in range(levels)]
+        self.unshuffle, self.shuffle = nn.PixelUnshuffle(2), nn.PixelShuffle(2)
+        self.head = nn.Conv2d(13, width, 3, padding=1)
+        stack = lambda w: nn.Sequential(*[ResBlock(w) for _ in range(blocks)])  # noqa: E731
+        self.enc = nn.ModuleList(stack(w) for w in widths[:-1])
+        self.downs = nn.ModuleList(nn.Conv2d(a, b, 2, stride=2) for a, b in zip(widths, widths[1:]))
+        self.bottom = stack(widths[-1])
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(b, a, 2, stride=2) for a, b in zip(widths, widths[1:]))
+        self.dec = nn.ModuleList(stack(w) for w in widths[:-1])
+        self.tail = nn.Conv2d(width, 12, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        y = self.unshuffle(x)
+        level = sigma.expand(-1, 1, y.shape[2], y.shape[3])
+        h = self.head(torch.cat([y, level], dim=1))
+        skips = []
+        for enc, down in zip(self.enc, self.downs):
+            h = enc(h)
+            skips.append(h)
+            h = down(h)
+        h = self.bottom(h)
+        for i in reversed(range(self.levels - 1)):
+            h = self.dec[i](self.ups[i](h) + skips[i])
+        out = self.shuffle(self.tail(h))
+        return out.clamp(0.0, 1.0) if self.clamp else out

@@ -35,6 +35,8 @@ from vdiff_ofx.train.export import ship
 from torch import nn
 
 from vdiff_ofx.train import data, sequences
+from vdiff_ofx.ops.align import MODES as ALIGN_MODES
+from vdiff_ofx.ops.align import FlowAligner
 from vdiff_ofx.train.degrade import SIGMA_MAX, _chroma_noise
 
 OPSET = 17
@@ -153,11 +155,20 @@ def motion_weight(clean: torch.Tensor, weight: float, threshold: float = 2.0 / 2
     return 1.0 + weight * moving
 
 
+def align_windows(noisy: torch.Tensor, sigma: torch.Tensor, aligner: FlowAligner) -> torch.Tensor:
+    """N x T x 3 x H x W noisy windows through the engine's own FlowAligner (what the model will see at run time)."""
+    x = noisy.permute(0, 1, 3, 4, 2).contiguous().numpy()
+    out = np.stack([np.stack(aligner(list(win), float(s) * 255.0)) for win, s in zip(x, sigma.flatten().tolist())])
+    return torch.from_numpy(out).permute(0, 1, 4, 2, 3).contiguous()
+
+
 def train_step(net: FastDVDLite, opt: torch.optim.Optimizer, clean: torch.Tensor, gen: torch.Generator,
-               motion: float = 0.0) -> float:
+               motion: float = 0.0, aligner: FlowAligner | None = None) -> float:
     """One step on N x T x 3 x P x P clean windows; MSE against the clean centre frame, moving pixels weighted
-    1 + motion (normalised by the mean weight)."""
+    1 + motion (normalised by the mean weight). With ``aligner`` the noisy neighbours are motion-compensated first."""
     noisy, sigma = add_noise_frames(clean, gen)
+    if aligner is not None:
+        noisy = align_windows(noisy, sigma, aligner)
     t = clean.shape[1]
     target = clean[:, t // 2]
     err = (net(noisy.flatten(1, 2), sigma) - target) ** 2
@@ -201,6 +212,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="extra loss weight on pixels that move within the window (0: plain MSE)")
     p.add_argument("--skip", default="mean", choices=("none", "centre", "mean"),
                    help="learnable linear input->output path, initialised to the centre frame or the frame mean")
+    p.add_argument("--align", default="none", choices=ALIGN_MODES,
+                   help="flow: train on neighbours warped onto the middle frame by the engine's FlowAligner "
+                        "(the manifest entry then needs `align: flow`)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared with other jobs)")
     p.add_argument("--log-every", type=int, default=100)
@@ -226,13 +240,14 @@ def train(args: argparse.Namespace, data_dir: Path) -> tuple[FastDVDLite, dict]:
     gen = torch.Generator().manual_seed(args.seed + 2)
     net = FastDVDLite(args.frames, args.down, args.width, args.deep, args.blocks, skip=args.skip)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
+    aligner = FlowAligner() if args.align == "flow" else None
     info = {"clips": [c.shape[0] for c in clips], "textures": len(textures), "log": []}
     print(f"params={param_count(net)} clips={info['clips']} textures={len(textures)}", flush=True)
     t0, acc = time.time(), 0.0
     for step in range(args.steps):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, args.steps, args.lr)
-        acc += train_step(net, opt, torch.from_numpy(sampler.batch(args.batch)), gen, args.motion_weight)
+        acc += train_step(net, opt, torch.from_numpy(sampler.batch(args.batch)), gen, args.motion_weight, aligner)
         if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
             n = (step % args.log_every) + 1
             el = time.time() - t0
@@ -388,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
         fps = fps_1080p(args.out, args.frames)
         print(f"1080p fps {fps:.2f}", flush=True)
         tables = temporal_eval.run_benchmark(data_dir, temporal_model=args.out, frames=args.frames,
-                                             size_multiple=net.size_multiple)
+                                             size_multiple=net.size_multiple, align=args.align)
         print(tables, flush=True)
     print(f"wrote {write_recipe(args, net, sha, train_s, parity, info, fps, tables)}", flush=True)
     return 0

@@ -107,12 +107,13 @@ def run_enhancer(enh, noisy: np.ndarray) -> list[np.ndarray]:
     return out
 
 
-def temporal_spec(path: Path, frames: int, size_multiple: int):
-    """A ModelSpec for a freshly trained file not (yet) in the manifest."""
+def temporal_spec(path: Path, frames: int, size_multiple: int, align: str = "none"):
+    """A ModelSpec for a freshly trained file not (yet) in the manifest (``align``: its manifest `align` key)."""
     from vdiff_ofx.engine.models import ModelSpec, Strength, sha256_file
 
     return ModelSpec(name="denoise-temporal", file=Path(path), sha256=sha256_file(path), task="denoise",
-                     temporal_window=frames, size_multiple=size_multiple, strength=Strength())
+                     temporal_window=frames, size_multiple=size_multiple, strength=Strength(),
+                     extra={"align": align})
 
 
 def load_sequences(data_dir: Path | None, frames: int = 20, clip_size: tuple[int, int] = (480, 272),
@@ -179,7 +180,7 @@ def format_tables(seqs: list[Sequence]) -> str:
 
 def run_benchmark(data_dir: Path | None, temporal_model: Path | str | None = None, frames: int = 5,
                   size_multiple: int = 4, sigmas=SIGMAS, nlm: bool = True, threads: int = 2, log=print,
-                  seq_frames: int = 20) -> str:
+                  seq_frames: int = 20, align: str = "none") -> str:
     """The whole benchmark; returns markdown tables. The single-frame models are used when the manifest lists them."""
     from vdiff_ofx.engine.enhancer import Enhancer
     from vdiff_ofx.engine.models import get_model, registry
@@ -190,7 +191,7 @@ def run_benchmark(data_dir: Path | None, temporal_model: Path | str | None = Non
     for name in ("denoise", "denoise-hq"):  # the fast and the quality single-frame models, where listed
         if name in registry():
             methods[f"{name} (single-frame)"] = Enhancer(get_model(name), backend)
-    spec = temporal_spec(Path(temporal_model), frames, size_multiple) if temporal_model else get_model("denoise-temporal")
+    spec = temporal_spec(Path(temporal_model), frames, size_multiple, align) if temporal_model else get_model("denoise-temporal")
     methods[f"denoise-temporal T={spec.temporal_window}"] = Enhancer(spec, backend)
     seqs = load_sequences(data_dir, seq_frames)
     t = time.time()

@@ -1,0 +1,95 @@
+"""Motion compensation for temporal windows: warp each neighbour onto the frame being restored.
+
+Why: a temporal denoiser averages what lies at the same pixel in neighbouring frames. Where things move,
+that is a different part of the scene and the average ghosts (models/denoise-temporal.md, moving disc).
+Warping the neighbours along optical flow first puts the same scene point under the same pixel, so the
+model can average across motion too. Where the flow is wrong (occlusions, new content, flow failure on
+noise) the warped neighbour disagrees with the centre by more than the noise explains; there the
+neighbour is replaced by the centre frame itself, the same input the model sees at clip ends and cuts,
+so it falls back to spatial denoising instead of blending two objects.
+
+Flow: OpenCV's DIS on 8-bit grey at half resolution or less (the area downscale halves the noise and
+quarters the cost), upsampled; frames are float RGB, any bit depth.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+MODES = ("none", "flow")
+
+
+def _grey(rgb: np.ndarray, scale: float) -> np.ndarray:
+    g = cv2.cvtColor(np.clip(rgb[..., :3], 0.0, 1.0).astype(np.float32, copy=False), cv2.COLOR_RGB2GRAY)
+    if scale != 1.0:
+        g = cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    return (g * 255.0 + 0.5).astype(np.uint8)
+
+
+class FlowAligner:
+    """``align(frames, sigma255)`` -> the window with every neighbour warped onto the middle frame.
+
+    ``scale``: resolution the flow is computed at (0.5 = half), lowered so the flow image's short side stays
+    <= ``max_side`` (1080p: a third; cost and noise both fall, big frames have big motion anyway). ``lo``/``hi``: where a warped neighbour's local
+    mean absolute difference from the centre, in units of the noise it should have, starts / ends being
+    distrusted (1.13 sigma is what two aligned noisy copies differ by).
+    """
+
+    def __init__(self, scale: float = 1.0, max_side: int = 540, lo: float = 1.6, hi: float = 2.6, floor: float = 2.0 / 255,
+                 box: int = 9, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
+        self.scale, self.max_side, self.lo, self.hi, self.floor, self.box = scale, max_side, lo, hi, floor, box
+        self.dis = cv2.DISOpticalFlow_create(preset)
+        self._grid_cache: tuple[np.ndarray, np.ndarray] | None = None
+        self._mean = {3: np.full((1, 3), 1 / 3, np.float32), 4: np.array([[1 / 3, 1 / 3, 1 / 3, 0]], np.float32)}
+
+    def flow(self, centre: np.ndarray, other: np.ndarray) -> np.ndarray:
+        """Full-resolution H x W x 2 flow: centre pixel (x, y) is at (x, y) + flow in ``other``."""
+        h, w = centre.shape[:2]
+        scale = min(self.scale, self.max_side / min(h, w))
+        f = self.dis.calc(_grey(centre, scale), _grey(other, scale), None)
+        if scale != 1.0:
+            f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(1.0 / scale)
+        return f
+
+    def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._grid_cache is None or self._grid_cache[0].shape != (h, w):
+            self._grid_cache = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        return self._grid_cache
+
+    def _distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Local mean absolute RGB difference (box-filtered), single channel."""
+        d = cv2.absdiff(a, b)
+        d = cv2.transform(d, self._mean[d.shape[2]])
+        return cv2.blur(d, (self.box, self.box))
+
+    def warp(self, centre: np.ndarray, other: np.ndarray, sigma255: float) -> np.ndarray:
+        """``other`` resampled onto ``centre`` along the flow, with distrusted pixels replaced by ``centre``'s.
+
+        Where ``other`` already matches the centre unwarped (static areas) it is kept as it is: the flow there is
+        mostly noise, and resampling would blur the neighbour's noise and mislead the model about its level.
+        """
+        centre = np.ascontiguousarray(centre, dtype=np.float32)
+        other = np.ascontiguousarray(other, dtype=np.float32)
+        h, w = centre.shape[:2]
+        f = self.flow(centre, other)
+        gx, gy = self._grid(h, w)
+        warped = cv2.remap(other, gx + f[..., 0], gy + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        d_still, d_warp = self._distance(other, centre), self._distance(warped, centre)
+        s = max(sigma255, 0.0) / 255.0
+        # resampling averages noise, so a warped noisy neighbour always looks a little closer: demand a margin
+        use = d_warp < d_still - (0.35 * s + 0.5 * self.floor)
+        best = other.copy()
+        cv2.copyTo(warped, use.astype(np.uint8), best)
+        diff = np.where(use, d_warp, d_still)
+        lo, hi = self.lo * s + self.floor, self.hi * s + 3 * self.floor
+        doubt = np.clip((diff - lo) * (1.0 / (hi - lo)), 0.0, 1.0).astype(np.float32)
+        # best - doubt * (best - centre): exactly ``best`` where trusted, exactly the centre where not
+        return best - doubt[..., None] * (best - centre)
+
+    def __call__(self, frames: Sequence[np.ndarray], sigma255: float) -> list[np.ndarray]:
+        mid = len(frames) // 2
+        centre = frames[mid]
+        return [f if i == mid or f is centre else self.warp(centre, f, sigma255) for i, f in enumerate(frames)]
