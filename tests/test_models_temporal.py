@@ -56,7 +56,8 @@ def test_manifest_entry(entries):
     assert entry["task"] == "denoise" and entry["temporal_window"] in (3, 5)
     assert entry["strength"]["input"] == "sigma"
     if "denoise" in entries:
-        assert set(entry) == set(entries["denoise"]), "same keys as the `denoise` entry"
+        assert set(entry) - {"align"} == set(entries["denoise"]), "same keys as the `denoise` entry"
+    assert entry.get("align") == "flow", "trained on flow-aligned windows (python -m vdiff_ofx.train.temporal --align flow)"
 
 
 def test_loads_with_window(enh):

@@ -14,6 +14,8 @@ quarters the cost), upsampled; frames are float RGB, any bit depth.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import cv2
@@ -41,9 +43,17 @@ class FlowAligner:
     def __init__(self, scale: float = 1.0, max_side: int = 540, lo: float = 1.6, hi: float = 2.6, floor: float = 2.0 / 255,
                  box: int = 9, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
         self.scale, self.max_side, self.lo, self.hi, self.floor, self.box = scale, max_side, lo, hi, floor, box
-        self.dis = cv2.DISOpticalFlow_create(preset)
+        self.preset = preset
+        self._dis = threading.local()  # a DIS object per thread: the neighbours are warped in parallel
+        self._pool: ThreadPoolExecutor | None = None
         self._grid_cache: tuple[np.ndarray, np.ndarray] | None = None
         self._mean = {3: np.full((1, 3), 1 / 3, np.float32), 4: np.array([[1 / 3, 1 / 3, 1 / 3, 0]], np.float32)}
+
+    @property
+    def dis(self) -> cv2.DISOpticalFlow:
+        if getattr(self._dis, "obj", None) is None:
+            self._dis.obj = cv2.DISOpticalFlow_create(self.preset)
+        return self._dis.obj
 
     def flow(self, centre: np.ndarray, other: np.ndarray) -> np.ndarray:
         """Full-resolution H x W x 2 flow: centre pixel (x, y) is at (x, y) + flow in ``other``."""
@@ -92,4 +102,14 @@ class FlowAligner:
     def __call__(self, frames: Sequence[np.ndarray], sigma255: float) -> list[np.ndarray]:
         mid = len(frames) // 2
         centre = frames[mid]
-        return [f if i == mid or f is centre else self.warp(centre, f, sigma255) for i, f in enumerate(frames)]
+        todo = [i for i, f in enumerate(frames) if i != mid and f is not centre]
+        out = list(frames)
+        if len(todo) > 1 and centre.size >= 1 << 16:  # big frames: OpenCV releases the GIL, so threads overlap
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vdiff-align")
+            for i, warped in zip(todo, self._pool.map(lambda i: self.warp(centre, frames[i], sigma255), todo)):
+                out[i] = warped
+        else:
+            for i in todo:
+                out[i] = self.warp(centre, frames[i], sigma255)
+        return out
