@@ -47,6 +47,14 @@ def test_unrelated_content_falls_back_to_the_centre(photo):
     assert np.abs(out - photo).mean() < 0.25 * np.abs(other - photo).mean()
 
 
+@pytest.mark.parametrize("h, w", [(1, 1), (5, 7), (9, 33)])
+def test_tiny_frames(h, w):
+    rng = np.random.default_rng(h * w)
+    win = [rng.random((h, w, 3), dtype=np.float32) for _ in range(3)]
+    out = FlowAligner()(win, 10.0)
+    assert [o.shape for o in out] == [(h, w, 3)] * 3 and all(np.isfinite(o).all() for o in out)
+
+
 def test_window_keeps_the_centre_and_alpha(photo):
     rgba = np.concatenate([photo, np.full(photo.shape[:2] + (1,), 0.5, np.float32)], axis=2)
     win = [shifted(rgba, k, 0) for k in (-2, -1, 0, 1, 2)]

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 MODES = ("none", "flow")
+MIN_FLOW_SIDE = 16
 
 
 def _grey(rgb: np.ndarray, scale: float) -> np.ndarray:
@@ -59,7 +60,13 @@ class FlowAligner:
         """Full-resolution H x W x 2 flow: centre pixel (x, y) is at (x, y) + flow in ``other``."""
         h, w = centre.shape[:2]
         scale = min(self.scale, self.max_side / min(h, w))
-        f = self.dis.calc(_grey(centre, scale), _grey(other, scale), None)
+        a, b = _grey(centre, scale), _grey(other, scale)
+        gh, gw = a.shape
+        if max(gh, gw) < MIN_FLOW_SIDE:  # DIS refuses tiny images: edge-pad, then crop the flow back
+            pad = dict(top=0, bottom=max(0, MIN_FLOW_SIDE - gh), left=0, right=max(0, MIN_FLOW_SIDE - gw),
+                       borderType=cv2.BORDER_REPLICATE)
+            a, b = cv2.copyMakeBorder(a, **pad), cv2.copyMakeBorder(b, **pad)
+        f = self.dis.calc(a, b, None)[:gh, :gw]
         if scale != 1.0:
             f = cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32(1.0 / scale)
         return f
