@@ -1,8 +1,8 @@
 """The one inference path every adapter uses: frames in, enhanced frame out.
 
 Handles what differs between models so callers do not: strength, size multiples (pad and crop), scale > 1,
-temporal windows (N frames in, one out; neighbours motion-compensated when the model asks for it), alpha (carried, resized for upscalers) and tiling (auto-sized from free
-memory when not given).
+temporal windows (N frames in, one out; neighbours motion-compensated when the model asks for it), alpha
+(carried, resized for upscalers) and tiling (auto-sized from free memory when not given).
 """
 
 from __future__ import annotations
@@ -95,8 +95,8 @@ class Enhancer:
             raise ModelError(f"model '{self.spec.name}' needs {self.window} frames, got {len(frames)}")
         centre = frames[len(frames) // 2]
         if self.aligner is not None:
-            sigma = self.strength if self.strength is not None else (self.spec.strength.default if self.spec.strength else 0.0)
-            frames = self.aligner(frames, sigma)
+            default = self.spec.strength.default if self.spec.strength else 0.0
+            frames = self.aligner(frames, self.strength if self.strength is not None else default)
         h, w = centre.shape[:2]
         alpha = centre[..., 3] if centre.shape[-1] == 4 else None
         chw = np.concatenate([np.transpose(f[..., :3], (2, 0, 1)) for f in frames], axis=0)
