@@ -35,8 +35,7 @@ from vdiff_ofx.train.export import ship
 from torch import nn
 
 from vdiff_ofx.train import data, sequences
-from vdiff_ofx.ops.align import MODES as ALIGN_MODES
-from vdiff_ofx.ops.align import FlowAligner
+from vdiff_ofx.ops.align import MODES as ALIGN_MODES, FlowAligner
 from vdiff_ofx.train.degrade import SIGMA_MAX, _chroma_noise
 
 OPSET = 17
