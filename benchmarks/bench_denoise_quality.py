@@ -39,6 +39,7 @@ def main() -> int:
     ap.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sigmas", default=",".join(map(str, evaluate.SIGMAS)), help="comma-separated, 0-255 scale")
+    ap.add_argument("--tta", type=int, default=1, help="average 1/2/4/8 flipped views (the engine's --tta)")
     ap.add_argument("--cbm3d", action="store_true", help="add the CBM3D baseline (needs `pip install bm3d`)")
     ap.add_argument("--photos", nargs="?", const="", default=None, metavar="DIR",
                     help="evaluate on the held-out wallpaper photos (DIR as --photos-dir of the trainers)")
@@ -54,7 +55,7 @@ def main() -> int:
         images = data.heldout_images(data.optional_data_dir(args.data_dir))
     sigmas = tuple(int(s) for s in args.sigmas.split(","))
     t = time.time()
-    rows = evaluate.evaluate(evaluate.OnnxDenoiser(args.model, size_multiple(args.model), args.threads), images,
+    rows = evaluate.evaluate(evaluate.OnnxDenoiser(args.model, size_multiple(args.model), args.threads, args.tta), images,
                              sigmas, cbm3d=args.cbm3d)
     print(f"held-out: {', '.join(f'{k} {v.shape[1]}x{v.shape[0]}' for k, v in images.items())}")
     print(evaluate.format_table(rows))

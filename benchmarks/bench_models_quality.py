@@ -26,12 +26,12 @@ from vdiff_ofx.train import data, quality
 FPS_SIZES = {"deblock": (1080, 1920), "upscale2x": (540, 960)}
 
 
-def engine_model(name: str, threads: int):
+def engine_model(name: str, threads: int, tta: int = 1):
     """The manifest's model through the engine (pads to size_multiple, crops, checks sha256)."""
     from vdiff_ofx.engine.enhancer import Enhancer
     from vdiff_ofx.engine.providers import Backend
 
-    return Enhancer(name, backend=Backend(providers=["cpu"], threads=threads))
+    return Enhancer(name, backend=Backend(providers=["cpu"], threads=threads), tta=tta)
 
 
 def main() -> int:
@@ -39,6 +39,7 @@ def main() -> int:
     ap.add_argument("--only", choices=("deblock", "upscale2x"), default=None)
     ap.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tta", type=int, default=1, help="average 1/2/4/8 flipped views (the engine's --tta)")
     args = ap.parse_args()
     data_dir = data.optional_data_dir(args.data_dir)
     images, clips = quality.heldout(data_dir)
@@ -48,7 +49,7 @@ def main() -> int:
     for name in ("deblock", "upscale2x"):
         if args.only not in (None, name):
             continue
-        model = engine_model(name, args.threads)
+        model = engine_model(name, args.threads, args.tta)
         speeds[name] = quality.fps(model, *FPS_SIZES[name])
         if name == "deblock":
             results += quality.evaluate_deblock(model, images, clips)

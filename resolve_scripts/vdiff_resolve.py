@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd(
 DEFAULTS: dict[str, Any] = {
     "model": "denoise",         # a name from `vdiff models`
     "strength": None,           # model strength (None: the model's default)
+    "tta": 1,                   # 1/2/4/8 flipped views averaged per frame (8: final renders, 8x the time)
     "handles": 12,              # extra frames each side, where the source has them
     "placement": "above",       # "above": new track over the original; "swap": same, and the original disabled
     "output_dir": "",           # where enhanced media goes ("" : <vdiff data folder>/resolve-media)
@@ -439,13 +440,13 @@ def plan_for(shot: Shot, s: dict[str, Any]) -> Plan:
     end = shot.src_end + (min(handles, max(0, shot.frames - shot.src_end)) if shot.frames else 0)
     st = os.stat(shot.path)
     key_src = [os.path.abspath(shot.path), st.st_size, st.st_mtime_ns, start, end, s.get("model"),
-               s.get("strength"), s.get("codec")]
+               s.get("strength"), s.get("codec")] + ([int(s["tta"])] if s.get("tta", 1) != 1 else [])
     key = hashlib.sha1(json.dumps(key_src).encode()).hexdigest()[:10]
     stem = Path(shot.path).stem
     out = output_dir(s) / f"{stem}.{s.get('model')}.{start}-{end}.{key}.mov"
     body = {"input": os.path.abspath(shot.path), "output": str(out), "model": s.get("model"),
             "strength": s.get("strength"), "start": start, "end": end, "codec": s.get("codec"),
-            "overwrite": False, "copy_streams": True}
+            "tta": int(s.get("tta") or 1), "overwrite": False, "copy_streams": True}
     return Plan(shot, start, end, str(out), body, cached=out.is_file())
 
 

@@ -29,6 +29,23 @@ def test_enhance_prints_result(env, tmp_path):
     assert "wrote" in r.stdout and "6 frames" in r.stdout and (tmp_path / "a.mov").is_file()
 
 
+def test_tta_views_change_the_output_and_bad_count_is_one_line(env, tmp_path):
+    from vdiff_ofx.io.decode import decode_frames
+    from vdiff_ofx.io.probe import probe
+
+    clip = make_clip(tmp_path / "a.mp4", n=3)
+    outs = []
+    for n in (1, 4):
+        out = tmp_path / f"t{n}.mov"
+        r = vdiff(["enhance", str(clip), "-o", str(out), "-m", "cnn", "--tta", str(n), "-q"], env)
+        assert r.returncode == 0, r.stderr
+        outs.append(next(iter(decode_frames(probe(str(out)), 1, 2))).rgb)
+    assert abs(outs[0] - outs[1]).max() > 1 / 255  # the views really ran and were averaged
+    r = vdiff(["enhance", str(clip), "-o", str(tmp_path / "bad.mov"), "-m", "cnn", "--tta", "3"], env)
+    assert r.returncode != 0 and r.stderr.strip() == "vdiff: --tta 3 must be one of 1, 2, 4, 8"
+    assert not (tmp_path / "bad.mov").exists()
+
+
 @pytest.mark.parametrize("make,expect", [
     (lambda p: p.write_bytes(b"junk" * 50) or p, "vdiff: "),
     (lambda p: p, "vdiff: "),  # missing file

@@ -143,3 +143,57 @@ def test_real_model_tiled_matches_untiled_on_real_frame():
     tiled = Enhancer("denoise", tile=160, strength=20)(noisy)
     assert len(plan(360, 640, 160, Enhancer("denoise").overlap)) >= 8
     assert np.abs(whole - tiled).max() <= 1 / 1023
+
+
+def _views(frame: np.ndarray) -> list:
+    """The 8 flips/transposes of an HxWxC frame, with their inverses."""
+    out = []
+    for t in range(8):
+        def fwd(a, t=t):
+            a = a[:, ::-1] if t & 1 else a
+            a = a[::-1] if t & 2 else a
+            return np.ascontiguousarray(np.swapaxes(a, 0, 1) if t & 4 else a)
+        out.append(fwd)
+    return out
+
+
+@pytest.mark.parametrize("name,shape,tile", [("cnn", (45, 61), None), ("up2", (33, 50), None),
+                                             ("mult4", (36, 52), None), ("cnn", (150, 190), 64)])
+def test_tta8_output_is_equivariant_to_flips_and_transposes(kit, name, shape, tile):
+    """Averaging all 8 views makes the result exactly flip/transpose-equivariant; a single view is not.
+
+    (Sizes are multiples of the model's size_multiple: padding on the bottom/right is not symmetric.)
+    """
+    frame = natural_frame(*shape, seed=4)
+    plain, tta = Enhancer(name, tile=tile), Enhancer(name, tile=tile, tta=8)
+    base, base1 = tta(frame), plain(frame)
+    assert base.shape == base1.shape
+    worst1 = 0.0
+    for view in _views(frame)[1:]:
+        assert np.abs(tta(view(frame)) - view(base)).max() < 2e-5
+        worst1 = max(worst1, float(np.abs(plain(view(frame)) - view(base1)).max()))
+    assert worst1 > 1e-3  # the random test nets are not symmetric, so the check above has teeth
+
+
+def test_tta_modes_are_checked_and_2_4_views_run(kit):
+    frame = natural_frame(40, 40)
+    outs = [Enhancer("sigma", tta=n, strength=20)(frame) for n in (1, 2, 4)]
+    assert all(o.shape == (40, 40, 3) for o in outs)
+    assert np.abs(outs[0] - outs[1]).max() > 1e-4 and np.abs(outs[1] - outs[2]).max() > 1e-4
+    with pytest.raises(VdiffError, match="--tta 3 must be one of 1, 2, 4, 8"):
+        Enhancer("cnn", tta=3)
+
+
+def test_tta8_does_not_lower_quality_of_shipped_denoiser():
+    """The real `denoise` model on a held-out photo (scikit-image astronaut crop, sigma 25): 8 views >= 1 view."""
+    skimage = pytest.importorskip("skimage.data")
+    from vdiff_ofx.metrics import psnr
+
+    if "denoise" not in models.registry():
+        pytest.skip("no denoise model in manifest.yaml")
+    clean = skimage.astronaut()[96:288, 128:320].astype(np.float32) / 255
+    noisy = np.clip(clean + np.random.default_rng(1).normal(0, 25 / 255, clean.shape), 0, 1).astype(np.float32)
+    one = psnr(Enhancer("denoise", strength=25)(noisy), clean)
+    eight = psnr(Enhancer("denoise", strength=25, tta=8)(noisy), clean)
+    assert one > psnr(noisy, clean) + 6
+    assert eight > one + 0.02

@@ -75,6 +75,7 @@ def test_bad_requests_get_one_clear_line(server, clip, tmp_path):
         ({**good, "colour": "red"}, 422, "unknown field 'colour'"),
         ({**good, "strength": "lots"}, 422, "strength"),
         ({**good, "overwrite": {"a": 1}}, 422, "overwrite"),
+        ({**good, "tta": 3}, 422, "tta"),
         ({"output": good["output"]}, 422, "missing field 'input'"),
         ({**good, "input": "clip.mov"}, 400, "absolute"),
         ({**good, "input": str(tmp_path / "missing.mov")}, 400, "not found"),

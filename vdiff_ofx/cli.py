@@ -70,7 +70,7 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     output = args.output or str(Path(args.input).with_name(f"{Path(args.input).stem}_vdiff.mov"))
     job = Job(
         input=args.input, output=output, model=args.model, strength=args.strength, tile=args.tile,
-        overlap=args.overlap, backend=_backend(args), codec=args.codec, bit_depth=args.bit_depth,
+        overlap=args.overlap, tta=args.tta, backend=_backend(args), codec=args.codec, bit_depth=args.bit_depth,
         start=args.start, end=args.end, ops=_ops(args, info.width, info.height), overwrite=args.overwrite,
         copy_streams=not args.no_audio,
     )
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-s", "--strength", type=_strength, help="model strength (noise sigma on 0-255) or auto")
     e.add_argument("--tile", type=int, help="tile size in pixels (default: from free memory)")
     e.add_argument("--overlap", type=int, help="tile overlap in pixels")
+    e.add_argument("--tta", type=int, default=1,
+                   help="average 1/2/4/8 flipped views per frame: final-render quality for that many times the time")
     e.add_argument("-c", "--codec", help="prores_hq, prores_4444, dnxhr_hqx, h264, h264_10bit, h265, h265_10bit, ffv1")
     e.add_argument("--bit-depth", type=int, choices=(8, 10, 12, 16), help="output bit depth (default: source's)")
     e.add_argument("--start", help="first frame (number or source timecode HH:MM:SS:FF)")

@@ -125,7 +125,7 @@ def cmd_pipe(args: argparse.Namespace) -> int:
     out = os.fdopen(os.dup(1), "wb", buffering=1 << 20)
     os.dup2(2, 1)  # anything else that writes to stdout now lands on stderr
     sys.stdout = sys.stderr
-    enhancer = Enhancer(args.model, _backend(args), tile=args.tile, strength=args.strength)
+    enhancer = Enhancer(args.model, _backend(args), tile=args.tile, strength=args.strength, tta=args.tta)
     progress = _Progress(args.quiet)
     try:
         n = run_pipe(sys.stdin.buffer, out, enhancer.process, enhancer.window, enhancer.scale, args.matrix, progress)
@@ -145,6 +145,7 @@ def register(subparsers, add_backend_args: Callable[[argparse.ArgumentParser], N
     p.add_argument("-m", "--model", default="denoise", help="model name (see `vdiff models`)")
     p.add_argument("-s", "--strength", type=float, help="model strength, e.g. noise sigma on 0-255")
     p.add_argument("--tile", type=int, help="tile size in pixels (default: from free memory)")
+    p.add_argument("--tta", type=int, default=1, help="average 1/2/4/8 flipped views per frame (slower, cleaner)")
     p.add_argument("--matrix", choices=MATRICES, help="YUV matrix of the stream (default bt709; y4m carries none)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     add_backend_args(p)

@@ -40,6 +40,7 @@ class Job:
     strength: float | str | None = None  # a number, None (model default) or "auto" (from analysis)
     tile: int | None = None
     overlap: int | None = None
+    tta: int = 1  # views averaged per frame (1, 2, 4, 8): Enhancer's test-time augmentation
     backend: Backend = field(default_factory=Backend)
     codec: str | None = None
     bit_depth: int | None = None
@@ -156,7 +157,7 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
 
         job = resolve_auto(job)
     start, end = resolve_range(job.start, job.end, info.frame_count, info.frame_rate, info.start_timecode)
-    enh = enhancer or Enhancer(job.model, job.backend, job.tile, job.overlap, job.strength)
+    enh = enhancer or Enhancer(job.model, job.backend, job.tile, job.overlap, job.strength, tta=job.tta)
     width, height = output_size(job.ops, info.width, info.height)
     width, height = width * enh.scale, height * enh.scale
     settings = choose_settings(str(output), info, job.codec, job.bit_depth)

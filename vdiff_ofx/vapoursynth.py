@@ -95,11 +95,11 @@ def _planes(frame: vs.VideoFrame) -> np.ndarray:
 
 def enhance(clip: vs.VideoNode, model: str = "denoise", strength: float | None = None, tile: int | None = None,
             backend: Backend | str | None = None, matrix_in: str | None = None,
-            range_in: str | None = None) -> vs.VideoNode:
+            range_in: str | None = None, tta: int = 1) -> vs.VideoNode:
     """``clip`` enhanced by ``model`` (scaled by the model's factor), in the input's own format."""
     if clip.format is None or clip.width == 0 or clip.height == 0:
         raise vs.Error("vdiff.enhance: clips with variable format or size are not supported")
-    enhancer = Enhancer(model, _backend(backend), tile=tile, strength=strength)
+    enhancer = Enhancer(model, _backend(backend), tile=tile, strength=strength, tta=tta)
     matrix, rng = _colour(clip, matrix_in, range_in)
     rgb = _to_rgbs(clip, matrix, rng)
     scale, half = enhancer.scale, enhancer.window // 2

@@ -8,7 +8,7 @@ temporal windows (N frames in, one out; neighbours motion-compensated when the m
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -29,6 +29,43 @@ BYTES_PER_PIXEL = 2048
 WINDOW_BYTES = 2 * 3 * 4
 
 
+# Test-time augmentation: how many of the 8 flips/transposes of the input are run and averaged. Why: a final render
+# can trade time for quality (EDSR+, waifu2x "tta"), and averaging 8 views also lowers the CNN's fixed-pattern error.
+TTA_MODES = (1, 2, 4, 8)
+
+
+def _flip(x: np.ndarray, t: int) -> np.ndarray:
+    """View ``t`` of an NCHW batch: bit 0 flips W, bit 1 flips H, bit 2 swaps H and W (applied last)."""
+    if t & 1:
+        x = x[..., ::-1]
+    if t & 2:
+        x = x[..., ::-1, :]
+    if t & 4:
+        x = np.swapaxes(x, -1, -2)
+    return np.ascontiguousarray(x)
+
+
+def _unflip(y: np.ndarray, t: int) -> np.ndarray:
+    """Inverse of ``_flip`` (the output may be larger than the input: the view is geometric only)."""
+    if t & 4:
+        y = np.swapaxes(y, -1, -2)
+    if t & 2:
+        y = y[..., ::-1, :]
+    if t & 1:
+        y = y[..., ::-1]
+    return y
+
+
+def tta_average(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, views: int) -> np.ndarray:
+    """Mean of ``run`` over the first ``views`` flips/transposes of NCHW ``x``, each mapped back."""
+    if views == 1:
+        return run(x)
+    acc = run(x)
+    for t in range(1, views):
+        acc += _unflip(run(_flip(x, t)), t)
+    return acc / views
+
+
 class Enhancer:
     """Apply one model to frames. ``process(window)`` takes ``window`` HxWx3(4) float32 frames, returns one."""
 
@@ -42,7 +79,10 @@ class Enhancer:
         batch: int | None = None,
         session: ModelSession | None = None,
         align: str | None = None,
+        tta: int = 1,
     ) -> None:
+        if tta not in TTA_MODES:  # checked before the (slow) session load
+            raise VdiffError(f"--tta {tta} must be one of {', '.join(map(str, TTA_MODES))}")
         self.spec = model if isinstance(model, ModelSpec) else get_model(model)
         self.session = session or warm_session(self.spec, backend)
         if strength is not None:
@@ -61,6 +101,7 @@ class Enhancer:
         if self.align not in MODES:
             raise VdiffError(f"align '{self.align}' is not one of {', '.join(MODES)}")
         self.aligner = FlowAligner() if self.align == "flow" and self.window > 1 else None
+        self.tta = tta
 
     @property
     def window(self) -> int:
@@ -87,7 +128,7 @@ class Enhancer:
         return max(side - side % multiple, 2 * self.overlap + multiple)
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(x, self.strength)
+        return tta_average(lambda v: self.session.run(v, self.strength), x, self.tta)
 
     def process(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """Enhance the middle frame of ``frames`` (len == window) and return it as HxWxC float32."""

@@ -48,6 +48,7 @@ class Submit(BaseModel):
     codec: Optional[str] = None
     bit_depth: Optional[Literal[8, 10, 12, 16]] = None
     tile: Optional[int] = None
+    tta: Literal[1, 2, 4, 8] = 1
     overwrite: bool = False
     copy_streams: bool = True
     ops: Optional[Ops] = None

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..engine.enhancer import TTA_MODES
 from ..engine.models import get_model
 from ..engine.providers import Backend
 from ..errors import InputError, OutputError, VdiffError
@@ -78,11 +79,14 @@ def build(input: str, output: str, model: str, options: dict[str, Any], backend:
     tile = options.get("tile")
     if tile is not None and int(tile) < 32:
         raise VdiffError(f"tile {tile} is too small (32 pixels at least)")
+    tta = options.get("tta", 1)
+    if tta not in TTA_MODES:
+        raise VdiffError(f"tta {tta!r} must be one of {', '.join(map(str, TTA_MODES))}")
     start, end = resolve_range(options.get("start"), options.get("end"), info.frame_count, info.frame_rate,
                                info.start_timecode)
     choose_settings(output, info, options.get("codec"), options.get("bit_depth"))
     ops = build_ops(options.get("ops"), info.width, info.height)
-    job = Job(input=input, output=output, model=model, strength=strength, tile=tile,
+    job = Job(input=input, output=output, model=model, strength=strength, tile=tile, tta=tta,
               backend=backend or Backend(), codec=options.get("codec"), bit_depth=options.get("bit_depth"),
               start=start, end=end, ops=ops, overwrite=bool(options.get("overwrite")),
               copy_streams=bool(options.get("copy_streams", True)))

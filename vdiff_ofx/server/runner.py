@@ -168,7 +168,7 @@ class Runner:
         pjob, info, start, end = jobspec.build(job["input"], job["output"], job["model"], options, self.backend)
         live.total = end - start
         started = time.monotonic()
-        enh = Enhancer(pjob.model, pjob.backend, pjob.tile, pjob.overlap, pjob.strength)
+        enh = Enhancer(pjob.model, pjob.backend, pjob.tile, pjob.overlap, pjob.strength, tta=pjob.tta)
         settings = choose_settings(str(output), info, pjob.codec, pjob.bit_depth)
         if not segments.can_segment(settings, info):
             def whole(p: Progress) -> None:
@@ -198,7 +198,7 @@ class Runner:
                 live.done = base + got
 
             seg_job = Job(input=pjob.input, output=seg.path, model=pjob.model, strength=pjob.strength,
-                          tile=pjob.tile, backend=pjob.backend, codec=pjob.codec, bit_depth=pjob.bit_depth,
+                          tile=pjob.tile, tta=pjob.tta, backend=pjob.backend, codec=pjob.codec, bit_depth=pjob.bit_depth,
                           start=span.start, end=span.end, ops=pjob.ops, overwrite=True, copy_streams=False)
             run(seg_job, progress, live.cancel, enh)
             seg.done = True

@@ -67,13 +67,14 @@ def cbm3d_denoise(noisy: np.ndarray, sigma255: float) -> np.ndarray:
 class OnnxDenoiser:
     """Runs an exported denoiser on HxWx3 images, padding to the model's size multiple."""
 
-    def __init__(self, path: str | Path, size_multiple: int = 4, threads: int = 2):
+    def __init__(self, path: str | Path, size_multiple: int = 4, threads: int = 2, tta: int = 1):
         import onnxruntime as ort
 
         so = ort.SessionOptions()
         so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
         self.sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         self.m = size_multiple
+        self.tta = tta
 
     def __call__(self, img: np.ndarray, sigma255: float) -> np.ndarray:
         h, w = img.shape[:2]
@@ -81,7 +82,10 @@ class OnnxDenoiser:
         x = np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="reflect") if ph or pw else img
         x = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
         s = np.full((1, 1, 1, 1), sigma255 / 255.0, np.float32)
-        y = self.sess.run(["output"], {"input": x, "sigma": s})[0][0].transpose(1, 2, 0)
+        from vdiff_ofx.engine.enhancer import tta_average
+
+        y = tta_average(lambda v: self.sess.run(["output"], {"input": v, "sigma": s})[0], x, self.tta)
+        y = y[0].transpose(1, 2, 0)
         return y[:h, :w]
 
 

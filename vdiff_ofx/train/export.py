@@ -52,6 +52,25 @@ def parity_check(net: FFDNetLite, path: str | Path, tol: float = 1e-4) -> float:
     return worst
 
 
+def load_onnx_weights(net: torch.nn.Module, path: str | Path) -> int:
+    """Copy a shipped ONNX file's initializers into ``net`` (names match the state_dict), to fine-tune it.
+
+    Why: the repo ships ONNX only, yet a longer run should be able to continue from the released weights.
+    Raises if a parameter of ``net`` is missing from the file or has another shape; returns how many were loaded.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    state = net.state_dict()
+    missing = [k for k in state if k not in inits or tuple(inits[k].shape) != tuple(state[k].shape)]
+    if missing:
+        raise ValueError(f"{path}: no matching weights for {missing[:4]} ({len(missing)} of {len(state)}); "
+                         "is it the same architecture (width, blocks)?")
+    net.load_state_dict({k: torch.from_numpy(inits[k].copy()) for k in state})
+    return len(state)
+
+
 def ship(net: torch.nn.Module, out: Path, train_s: float, export=None, parity=None) -> tuple[str, float]:
     """Export ``net`` to ``out``, check it against torch, print the line the recipes quote; (sha256, parity)."""
     import hashlib
