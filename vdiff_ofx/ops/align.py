@@ -26,10 +26,12 @@ MODES = ("none", "flow")
 MIN_FLOW_SIDE = 16
 
 
-def _grey(rgb: np.ndarray, scale: float) -> np.ndarray:
+def _grey(rgb: np.ndarray, scale: float, blur: float = 0.0) -> np.ndarray:
     g = cv2.cvtColor(np.clip(rgb[..., :3], 0.0, 1.0).astype(np.float32, copy=False), cv2.COLOR_RGB2GRAY)
     if scale != 1.0:
         g = cv2.resize(g, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    if blur > 0:
+        g = cv2.GaussianBlur(g, (0, 0), blur)
     return (g * 255.0 + 0.5).astype(np.uint8)
 
 
@@ -39,12 +41,16 @@ class FlowAligner:
     ``scale``: resolution the flow is computed at (1 = full), lowered so the flow image's short side stays
     <= ``max_side`` (1080p: half; cost and noise both fall, big frames have big motion anyway). ``lo``/``hi``:
     where a warped neighbour's local mean absolute difference from the centre, in units of the noise it should
-    have, starts / ends being distrusted (1.13 sigma is what two aligned noisy copies differ by).
+    have, starts / ends being distrusted (1.13 sigma is what two aligned noisy copies differ by). ``blur``: Gaussian
+    sigma (px) on the grey images the flow is computed from; 0.8 cut the warp error of the held-out moving disc
+    from 14.3 to 13.0/255 at noise sigma 50 (11.6 to 10.9 at 15), and larger blurs lost detail.
     """
 
     def __init__(self, scale: float = 1.0, max_side: int = 540, lo: float = 1.6, hi: float = 2.6,
-                 floor: float = 2.0 / 255, box: int = 9, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
+                 floor: float = 2.0 / 255, box: int = 9, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+                 blur: float = 0.8) -> None:
         self.scale, self.max_side, self.lo, self.hi, self.floor, self.box = scale, max_side, lo, hi, floor, box
+        self.blur = blur
         self.preset = preset
         self._dis = threading.local()  # a DIS object per thread: the neighbours are warped in parallel
         self._pool: ThreadPoolExecutor | None = None
@@ -61,7 +67,7 @@ class FlowAligner:
         """Full-resolution H x W x 2 flow: centre pixel (x, y) is at (x, y) + flow in ``other``."""
         h, w = centre.shape[:2]
         scale = min(self.scale, self.max_side / min(h, w))
-        a, b = _grey(centre, scale), _grey(other, scale)
+        a, b = _grey(centre, scale, self.blur), _grey(other, scale, self.blur)
         gh, gw = a.shape
         if max(gh, gw) < MIN_FLOW_SIDE:  # DIS refuses tiny images: edge-pad, then crop the flow back
             pad = dict(top=0, bottom=max(0, MIN_FLOW_SIDE - gh), left=0, right=max(0, MIN_FLOW_SIDE - gw),
