@@ -1,6 +1,7 @@
 """Held-out quality/speed of the shipped `deblock` and `upscale2x` models against classical baselines, in one run.
 
-    python benchmarks/bench_models_quality.py [--only deblock|upscale2x] [--data-dir DIR] [--threads 2]
+    python benchmarks/bench_models_quality.py [--only deblock|upscale2x] [--upscaler upscale2x-hq] [--tta 8]
+                                              [--data-dir DIR] [--threads 2]
 
 deblock: real JPEG / H.264 / H.265 / 6-bit banding degradations of the held-out set; degraded input,
 cv2.bilateralFilter and a light fastNlMeans (each its best of a small grid per condition) vs the model;
@@ -39,6 +40,7 @@ def main() -> int:
     ap.add_argument("--only", choices=("deblock", "upscale2x"), default=None)
     ap.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--upscaler", default="upscale2x", help="manifest name of the 2x model (e.g. upscale2x-hq)")
     ap.add_argument("--tta", type=int, default=1, help="average 1/2/4/8 flipped views (the engine's --tta)")
     args = ap.parse_args()
     data_dir = data.optional_data_dir(args.data_dir)
@@ -49,7 +51,7 @@ def main() -> int:
     for name in ("deblock", "upscale2x"):
         if args.only not in (None, name):
             continue
-        model = engine_model(name, args.threads, args.tta)
+        model = engine_model(args.upscaler if name == "upscale2x" else name, args.threads, args.tta)
         speeds[name] = quality.fps(model, *FPS_SIZES[name])
         if name == "deblock":
             results += quality.evaluate_deblock(model, images, clips)

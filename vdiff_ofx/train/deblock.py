@@ -32,6 +32,14 @@ from vdiff_ofx.train.restore_nets import (
 
 SOURCE_WEIGHTS = {"photos": 0.4, "frames": 0.35, "leaves": 0.25, "wallpapers": 0.5}
 NOTES = """
+
+## With `--tta 8` (same weights, 8 flipped/transposed views averaged)
+
+`python benchmarks/bench_models_quality.py --only deblock --tta 8`: JPEG q10/q25/q50 28.81/32.45/34.43 dB (one view
+28.76/32.35/34.29), H.264 crf35/crf42 28.87/25.85 (28.84/25.84), H.265 crf40 28.05 (28.02), band 6bit 47.20 (46.77);
+mean over conditions 32.23 dB (one view 32.12). Margins over the best baseline with 8 views: +0.25/+0.53/+0.25 dB on
+JPEG, +0.21/+0.12/+0.13 on video; band 6bit still 2.4 dB below the bilateral filter. 8x the time (~0.13 fps at 1080p).
+
 ## Design notes and history
 
 - v1 (not shipped): r=4 / 64 ch / 4 blocks (350k params), JPEG q uniform, 25% noisy sources up to sigma 6, 2400 steps:
@@ -52,6 +60,14 @@ NOTES = """
 - Limitation: on `band 6bit` the model only ties the input in PSNR (SSIM 0.984 → 0.990) while a bilateral filter,
   which smooths every small step, scores higher; its receptive field (42 px) is narrower than wide bands. A
   dedicated debanding path (wider context, e.g. a 1/4-resolution branch) is the next step.
+- Banding alone (experiment, not shipped): the same 81k net trained only on the banding pairs (1600, 5-7 bit) reached
+  band 6bit 47.18 dB after 600 steps, and 46.94 / 46.85 after 300 steps with Charbonnier / MSE: even without the
+  compression pairs competing, it learns almost nothing of what a 5-px bilateral filter gains (+2.8 dB on held-out,
+  +1.9 dB on the training pool). So it is not the loss or the mix; the next thing to test is the input (a net that
+  sees a low-pass or 1/4-resolution copy, so plateau positions are visible) rather than more steps.
+- Relative loss (not shipped, code removed): each pair's Charbonnier error divided by its input's error, so banding
+  and near-clean pairs weigh as much as JPEG q10 pairs; v3's pool, 2400 steps: band 6bit 47.03 dB (v3 46.77) but
+  JPEG q10/q25/q50 28.06/31.67/34.06 (v3 28.76/32.35/34.29) and every video condition lower -- rejected.
 """
 
 
