@@ -28,6 +28,12 @@ from vdiff_ofx.train.restore_nets import SR2xNet, export_onnx, param_count, pari
 SOURCE_WEIGHTS = {"photos": 0.45, "frames": 0.3, "leaves": 0.25, "wallpapers": 0.5}
 P_AREA, P_BLUR, BLUR_SIGMA = 0.8, 0.1, (0.2, 0.5)
 NOTES = """
+
+## With `--tta 8` (same weights, 8 flipped/transposed views averaged)
+
+`python benchmarks/bench_models_quality.py --only upscale2x --tta 8`: area 2x down 37.80 dB / SSIM 0.9596 (one view
+37.68 / 0.9590), i.e. **+1.92 dB** over bicubic; cubic 2x down 36.55 / 0.9567 (36.42), +0.18 dB. 8x the time.
+
 ## Design notes, history and status
 
 - **Target not met**: the brief asks for >= +2 dB PSNR-Y over bicubic on the held-out set; this model gives +1.80 dB on
@@ -44,6 +50,9 @@ NOTES = """
   +0.42, coffee +0.14, chelsea +0.11, bbb frames -0.16/-0.01 dB vs v3).
 - upscale2x-hq (not shipped): 48 ch / 6 blocks (256k params), same data, 3600 steps (29 min): area 37.61 dB (v5: 37.68),
   wallpapers +0.47 dB -- more parameters did not pay at the steps this CPU allows (0.71 vs 1.15 fps).
+- v6 (not shipped): v5's net and data, 95% area downscales (`--p-area 0.95`), 20000 steps (56 min): area 37.71 dB
+  (+1.84, v5 +1.80), wallpapers +0.50 (same), but aliased INTER_CUBIC downscales fell to -0.57 dB below bicubic (v5
+  +0.05). 2.5x the steps bought 0.04 dB: the 78k-parameter net is saturated on this protocol.
 - Likely next steps: a quality variant several times wider and deeper (EDSR-baseline-like) trained for hours, which
   this shared 2-core CPU could not give in a session.
 """
