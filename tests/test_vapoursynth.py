@@ -53,7 +53,7 @@ def fill(n, f):
 
 
 clip = core.std.SetFrameProps(core.std.ModifyFrame(base, base, fill), _Matrix=1, _Range=0)
-enhance(clip, model={model!r}).set_output()
+enhance(clip, model={model!r}, tta={tta}).set_output()
 """
 
 
@@ -70,29 +70,29 @@ def src(tmp_path):
     return make_clip(tmp_path / "src.mkv", n=N, width=W, height=H, codec="ffv1", pix_fmt="yuv420p10le")
 
 
-def vspipe(tmp_path, env, src, mode: str, model: str, y4m: bool) -> bytes:
+def vspipe(tmp_path, env, src, mode: str, model: str, y4m: bool, tta: int = 1) -> bytes:
     script = tmp_path / f"{mode}_{model}.vpy"
-    script.write_text(textwrap.dedent(SCRIPT.format(src=str(src), mode=mode, model=model, w=W, h=H)))
+    script.write_text(textwrap.dedent(SCRIPT.format(src=str(src), mode=mode, model=model, w=W, h=H, tta=tta)))
     args = [str(VSPIPE), *(["-c", "y4m"] if y4m else []), str(script), "-"]
     r = subprocess.run(args, env=env, capture_output=True, timeout=300)
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     return r.stdout
 
 
-def reference(src, model: str) -> list[np.ndarray]:
+def reference(src, model: str, tta: int = 1) -> list[np.ndarray]:
     """Enhancer in-process on the same decoded frames, neighbours clamped at the clip's ends."""
     with av.open(str(src)) as c:
         frames = [frame_to_rgb(f, "bt709", "tv") for f in c.decode(video=0)]
-    enh = Enhancer(model)
+    enh = Enhancer(model, tta=tta)
     half = enh.window // 2
     return [enh.process([frames[min(max(i + k, 0), len(frames) - 1)] for k in range(-half, half + 1)])
             for i in range(len(frames))]
 
 
-@pytest.mark.parametrize("model", ["cnn", "temporal3", "up2"])
-def test_rgbs_equals_enhancer(tmp_path, env, src, model):
-    raw = vspipe(tmp_path, env, src, "rgbs", model, y4m=False)
-    ref = reference(src, model)
+@pytest.mark.parametrize("model,tta", [("cnn", 1), ("temporal3", 1), ("up2", 1), ("up2", 8)])
+def test_rgbs_equals_enhancer(tmp_path, env, src, model, tta):
+    raw = vspipe(tmp_path, env, src, "rgbs", model, y4m=False, tta=tta)
+    ref = reference(src, model, tta)
     s = 2 if model == "up2" else 1
     gbr = np.frombuffer(raw, np.float32).reshape(N, 3, H * s, W * s)  # vspipe writes RGB planes as G, B, R
     got = gbr[:, [2, 0, 1]].transpose(0, 2, 3, 1)
