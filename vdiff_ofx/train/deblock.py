@@ -65,6 +65,11 @@ JPEG, +0.21/+0.12/+0.13 on video; band 6bit still 2.4 dB below the bilateral fil
   compression pairs competing, it learns almost nothing of what a 5-px bilateral filter gains (+2.8 dB on held-out,
   +1.9 dB on the training pool). So it is not the loss or the mix; the next thing to test is the input (a net that
   sees a low-pass or 1/4-resolution copy, so plateau positions are visible) rather than more steps.
+  Tried next (code not kept): a context branch (the head features average-pooled 4x, 32 ch, 2 residual blocks,
+  upsampled and added; +45k params), banding pairs only, 600 steps: training pool 46.81 dB (bilateral 46.66, plain
+  net 46.58) but held-out band 6bit 46.79 -- it fits the pool's banding and not the held-out one (blurred full-size
+  photos quantised to 6 bits; the net is worst on astronaut, where the blur leaves edges). The pool's banding
+  pairs, not the net's reach, are what separate it from the held-out condition.
 - Relative loss (not shipped, code removed): each pair's Charbonnier error divided by its input's error, so banding
   and near-clean pairs weigh as much as JPEG q10 pairs; v3's pool, 2400 steps: band 6bit 47.03 dB (v3 46.77) but
   JPEG q10/q25/q50 28.06/31.67/34.06 (v3 28.76/32.35/34.29) and every video condition lower -- rejected.
