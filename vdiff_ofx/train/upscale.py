@@ -40,7 +40,7 @@ NOTES = """
   INTER_AREA (antialiased) downscales (+1.34 over Lanczos4) and only ties bicubic/Lanczos in PSNR-Y on aliased
   INTER_CUBIC downscales (SSIM higher). On the two held-out wallpaper photos (dense forest and boats at a 960-pixel
   long side, bicubic only 29 dB) the gain is +0.50 dB. Capacity, not training time, now limits it: 3.3x the steps
-  and the wallpaper photos gave +0.10 dB over v3.
+  and the wallpaper photos gave +0.10 dB over v3. With `--tta 8` it reaches +1.92 dB, still 0.08 dB short.
 - v1: 55% area / 45% cubic downscales, 15% blur, 40² LR patches, 2500 steps: area +1.48, cubic +0.48 dB.
 - v2: 80% area, 10% blur, 2200 steps: area +1.66, cubic +0.14 dB (the mix trades one protocol for the other).
 - v3: + HR crops near native scale (PatchSampler scale_range 0.7-1; 0.5-1 made HR sharper than real footage),
@@ -53,6 +53,10 @@ NOTES = """
 - v6 (not shipped): v5's net and data, 95% area downscales (`--p-area 0.95`), 20000 steps (56 min): area 37.71 dB
   (+1.84, v5 +1.80), wallpapers +0.50 (same), but aliased INTER_CUBIC downscales fell to -0.57 dB below bicubic (v5
   +0.05). 2.5x the steps bought 0.04 dB: the 78k-parameter net is saturated on this protocol.
+- upscale2x-hq v2 (not shipped): the same 48 ch / 6 blocks net, 10000 steps (91 min, lr 1e-3): area 37.36 dB, cubic
+  36.15, wallpapers area 29.53 -- below both v5 (37.68) and its own 3600-step run (37.61), with the training loss
+  still falling (rmse 6.4/255 at the end): longer training of the wider net generalised worse, so `--tta 8` on v5
+  (+1.92 dB) is the best 2x this CPU produced.
 - Likely next steps: a quality variant several times wider and deeper (EDSR-baseline-like) trained for hours, which
   this shared 2-core CPU could not give in a session.
 """
