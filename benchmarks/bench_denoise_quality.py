@@ -55,8 +55,8 @@ def main() -> int:
         images = data.heldout_images(data.optional_data_dir(args.data_dir))
     sigmas = tuple(int(s) for s in args.sigmas.split(","))
     t = time.time()
-    rows = evaluate.evaluate(evaluate.OnnxDenoiser(args.model, size_multiple(args.model), args.threads, args.tta), images,
-                             sigmas, cbm3d=args.cbm3d)
+    model = evaluate.OnnxDenoiser(args.model, size_multiple(args.model), args.threads, args.tta)
+    rows = evaluate.evaluate(model, images, sigmas, cbm3d=args.cbm3d)
     print(f"held-out: {', '.join(f'{k} {v.shape[1]}x{v.shape[0]}' for k, v in images.items())}")
     print(evaluate.format_table(rows))
     for r in rows:

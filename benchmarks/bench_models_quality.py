@@ -1,6 +1,6 @@
 """Held-out quality/speed of the shipped `deblock` and `upscale2x` models against classical baselines, in one run.
 
-    python benchmarks/bench_models_quality.py [--only deblock|upscale2x] [--upscaler upscale2x-hq] [--tta 8]
+    python benchmarks/bench_models_quality.py [--only deblock|upscale2x] [--upscaler NAME] [--tta 8]
                                               [--data-dir DIR] [--threads 2]
 
 deblock: real JPEG / H.264 / H.265 / 6-bit banding degradations of the held-out set; degraded input,
@@ -40,7 +40,7 @@ def main() -> int:
     ap.add_argument("--only", choices=("deblock", "upscale2x"), default=None)
     ap.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--upscaler", default="upscale2x", help="manifest name of the 2x model (e.g. upscale2x-hq)")
+    ap.add_argument("--upscaler", default="upscale2x", help="registered name of the 2x model to score (default upscale2x)")
     ap.add_argument("--tta", type=int, default=1, help="average 1/2/4/8 flipped views (the engine's --tta)")
     args = ap.parse_args()
     data_dir = data.optional_data_dir(args.data_dir)
