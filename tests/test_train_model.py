@@ -121,6 +121,26 @@ def test_unet_shapes_and_export(tmp_path):
     assert parity_check(net, tmp_path / "u.onnx") < 1e-4
 
 
+def test_init_loads_shipped_weights_including_shared_tensors(tmp_path):
+    """--init: an exported file's weights come back exactly, also where the exporter shared equal (zero) tensors."""
+    torch = pytest.importorskip("torch")
+    from vdiff_ofx.train.export import export_onnx, load_onnx_weights
+    from vdiff_ofx.train.nets import FFDNetLite
+
+    torch.manual_seed(1)
+    net = FFDNetLite(2, 8, 1).eval()
+    with torch.no_grad():
+        net.body[0].a.bias.zero_()
+        net.body[0].b.bias.zero_()  # two equal tensors: the exporter may keep one and make the other an Identity
+    export_onnx(net, tmp_path / "a.onnx")
+    fresh = FFDNetLite(2, 8, 1)
+    assert load_onnx_weights(fresh, tmp_path / "a.onnx") == len(net.state_dict())
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, fresh.state_dict()[k]), k
+    with pytest.raises(ValueError, match="same architecture"):
+        load_onnx_weights(FFDNetLite(2, 16, 1), tmp_path / "a.onnx")
+
+
 def _fake_wallpapers(root: Path) -> None:
     """The plasma-workspace-wallpapers layout with two real JPEG sizes per name (the larger one must be used)."""
     import cv2

@@ -61,7 +61,11 @@ def load_onnx_weights(net: torch.nn.Module, path: str | Path) -> int:
     import onnx
     from onnx import numpy_helper
 
-    inits = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+    graph = onnx.load(str(path)).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    for node in graph.node:  # the exporter shares equal tensors: a parameter can be an Identity of another
+        if node.op_type == "Identity" and node.input[0] in inits:
+            inits.setdefault(node.output[0], inits[node.input[0]])
     state = net.state_dict()
     missing = [k for k in state if k not in inits or tuple(inits[k].shape) != tuple(state[k].shape)]
     if missing:

@@ -214,6 +214,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--align", default="none", choices=ALIGN_MODES,
                    help="flow: train on neighbours warped onto the middle frame by the engine's FlowAligner "
                         "(the manifest entry then needs `align: flow`)")
+    p.add_argument("--init", type=Path, default=None,
+                   help="fine-tune: start from this ONNX file's weights (same --width/--deep/--blocks/--skip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="torch threads (the CPU is shared with other jobs)")
     p.add_argument("--log-every", type=int, default=100)
@@ -238,6 +240,10 @@ def train(args: argparse.Namespace, data_dir: Path) -> tuple[FastDVDLite, dict]:
     sampler = sequences.WindowSampler(clips, textures, args.frames, args.patch, args.seed)
     gen = torch.Generator().manual_seed(args.seed + 2)
     net = FastDVDLite(args.frames, args.down, args.width, args.deep, args.blocks, skip=args.skip)
+    if args.init is not None:
+        from vdiff_ofx.train.export import load_onnx_weights
+
+        print(f"init: {load_onnx_weights(net, args.init)} tensors from {args.init}", flush=True)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     aligner = FlowAligner() if args.align == "flow" else None
     info = {"clips": [c.shape[0] for c in clips], "textures": len(textures), "log": []}
