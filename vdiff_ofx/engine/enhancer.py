@@ -58,12 +58,12 @@ def _unflip(y: np.ndarray, t: int) -> np.ndarray:
 
 def tta_average(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, views: int) -> np.ndarray:
     """Mean of ``run`` over the first ``views`` flips/transposes of NCHW ``x``, each mapped back."""
-    if views == 1:
-        return run(x)
     acc = run(x)
     for t in range(1, views):
         acc += _unflip(run(_flip(x, t)), t)
-    return acc / views
+    if views > 1:
+        acc /= views
+    return acc
 
 
 class Enhancer:
@@ -102,6 +102,9 @@ class Enhancer:
             raise VdiffError(f"align '{self.align}' is not one of {', '.join(MODES)}")
         self.aligner = FlowAligner() if self.align == "flow" and self.window > 1 else None
         self.tta = tta
+        # the noise level the aligner trusts differences by: the strength asked for, else the model's default
+        default = self.spec.strength.default if self.spec.strength else 0.0
+        self.noise_sigma = strength if strength is not None else default
 
     @property
     def window(self) -> int:
@@ -136,8 +139,7 @@ class Enhancer:
             raise ModelError(f"model '{self.spec.name}' needs {self.window} frames, got {len(frames)}")
         centre = frames[len(frames) // 2]
         if self.aligner is not None:
-            default = self.spec.strength.default if self.spec.strength else 0.0
-            frames = self.aligner(frames, self.strength if self.strength is not None else default)
+            frames = self.aligner(frames, self.noise_sigma)
         h, w = centre.shape[:2]
         alpha = centre[..., 3] if centre.shape[-1] == 4 else None
         chw = np.concatenate([np.transpose(f[..., :3], (2, 0, 1)) for f in frames], axis=0)

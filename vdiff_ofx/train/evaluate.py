@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vdiff_ofx.engine.enhancer import tta_average
+
 SIGMAS: tuple[int, ...] = (15, 25, 50)
 NLM_H_FACTORS: tuple[float, ...] = (0.5, 0.65, 0.8, 1.0)  # h = factor * sigma (0-255); best per sigma is kept
 
@@ -82,8 +84,6 @@ class OnnxDenoiser:
         x = np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="reflect") if ph or pw else img
         x = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
         s = np.full((1, 1, 1, 1), sigma255 / 255.0, np.float32)
-        from vdiff_ofx.engine.enhancer import tta_average
-
         y = tta_average(lambda v: self.sess.run(["output"], {"input": v, "sigma": s})[0], x, self.tta)
         y = y[0].transpose(1, 2, 0)
         return y[:h, :w]
