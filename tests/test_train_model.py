@@ -141,6 +141,30 @@ def test_init_loads_shipped_weights_including_shared_tensors(tmp_path):
         load_onnx_weights(FFDNetLite(2, 16, 1), tmp_path / "a.onnx")
 
 
+def test_context_branch_fine_tune_starts_from_the_flat_net(tmp_path):
+    """--context with --init: the flat file's weights load, the new branch starts at zero (same output), and the
+    exported graph with the branch matches torch at its size multiple."""
+    torch = pytest.importorskip("torch")
+    from vdiff_ofx.train.export import export_onnx, load_onnx_weights, parity_check
+    from vdiff_ofx.train.nets import FFDNetLite
+
+    torch.manual_seed(2)
+    flat = FFDNetLite(2, 8, 2).eval()
+    export_onnx(flat, tmp_path / "flat.onnx")
+    ctx = FFDNetLite(2, 8, 2, context=1).eval()
+    assert ctx.size_multiple == 8
+    assert load_onnx_weights(ctx, tmp_path / "flat.onnx") == len(flat.state_dict())
+    x, s = torch.rand(1, 3, 48, 40), torch.full((1, 1, 1, 1), 0.1)
+    with torch.no_grad():
+        assert torch.equal(ctx(x, s), flat(x, s))
+        ctx.ctx_up.bias.fill_(0.01)  # a trained branch changes the output
+        assert not torch.equal(ctx(x, s), flat(x, s))
+    export_onnx(ctx, tmp_path / "ctx.onnx")
+    assert parity_check(ctx, tmp_path / "ctx.onnx") < 1e-4
+    with pytest.raises(ValueError, match="same architecture"):  # only the declared branch may be missing
+        load_onnx_weights(FFDNetLite(2, 8, 3), tmp_path / "flat.onnx")
+
+
 def _fake_wallpapers(root: Path) -> None:
     """The plasma-workspace-wallpapers layout with two real JPEG sizes per name (the larger one must be used)."""
     import cv2

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vdiff_ofx.io.colour import frame_to_rgb, rgb_to_frame
+
+BT709_TV = ("bt709", "tv")  # the YUV matrix and range of the codec round trips (HD delivery files)
 JPEG_Q = (10, 60)          # training range of cv2 JPEG qualities
 CRF = (30, 45)             # training range of x264 / x265 CRF
 X264_PRESETS = ("veryfast", "medium")
@@ -39,6 +42,9 @@ def video_roundtrip(frames_u8: list[np.ndarray], codec: str, crf: int, preset: s
     """Encode RGB uint8 frames (even H, W) with libx264/libx265 at `crf` (yuv420p) and decode them back.
 
     Works on codec contexts directly (no container, no files). Returns the decoded frames in order.
+    RGB <-> YUV goes through the engine's own exact conversion (vdiff_ofx.io.colour), as real footage does:
+    swscale's default rgb24 <-> yuv420p path darkens by ~1.2/255, which a net trained on it learns to undo
+    everywhere (v3 deblock added +0.23/255 to every frame).
     """
     import av
 
@@ -53,15 +59,13 @@ def video_roundtrip(frames_u8: list[np.ndarray], codec: str, crf: int, preset: s
     enc.options = opts
     packets = []
     for i, f in enumerate(frames_u8):
-        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24").reformat(format="yuv420p")
+        vf = rgb_to_frame(f.astype(np.float32) / np.float32(255), "yuv420p", *BT709_TV)
         vf.pts = i
         packets += enc.encode(vf)
     packets += enc.encode(None)
     dec = av.CodecContext.create("h264" if codec == "libx264" else "hevc", "r")
-    out = []
-    for p in packets:
-        out += [fr.to_ndarray(format="rgb24") for fr in dec.decode(p)]
-    out += [fr.to_ndarray(format="rgb24") for fr in dec.decode(None)]
+    frames = [fr for p in packets for fr in dec.decode(p)] + list(dec.decode(None))
+    out = [to_u8(frame_to_rgb(fr, *BT709_TV)) for fr in frames]
     assert len(out) == len(frames_u8), (len(out), len(frames_u8))
     return out
 
@@ -90,9 +94,9 @@ def smooth_gradient(size: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(img, 0, 1).astype(np.float32)
 
 
-def smooth_version(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def smooth_version(img: np.ndarray, rng: np.random.Generator, sigma: tuple[float, float] = (3.0, 10.0)) -> np.ndarray:
     """A strongly blurred copy of natural content (sky-like areas that band)."""
-    return cv2.GaussianBlur(img, (0, 0), float(rng.uniform(3.0, 10.0)))
+    return cv2.GaussianBlur(img, (0, 0), float(rng.uniform(*sigma)))
 
 
 @dataclass
@@ -108,6 +112,9 @@ class PoolConfig:
     noise_max: float = 4.0     # its sigma on 0-255
     q_skew: float = 1.3        # JPEG quality = lo + (hi - lo) * u**q_skew: more samples at the heavy end
     p_smooth_src: float = 0.15  # share of codec sources that are smooth (banding through the codec)
+    band_blur: tuple[float, float] = (3.0, 10.0)  # blur sigma range of the natural content that is banded
+    p_band_ramp: float = 0.5   # share of banding pairs that are synthetic colour ramps (the rest: blurred content)
+    p_light_smooth: float = 0.0  # share of near-clean pairs that are blurred content (not sharpened when clean)
 
 
 def _maybe_noise(img: np.ndarray, rng: np.random.Generator, cfg: PoolConfig) -> np.ndarray:
@@ -169,14 +176,17 @@ def build_pool(sample_clean, cfg: PoolConfig, seed: int, log=print) -> tuple[np.
                             done += 1
         log(f"pool: {codec} {n} pairs", flush=True)
     for _ in range(cfg.n_band):
-        c = smooth_gradient(s, rng) if rng.random() < 0.5 else smooth_version(sample_clean(s), rng)
+        c = smooth_gradient(s, rng) if rng.random() < cfg.p_band_ramp else smooth_version(sample_clean(s), rng, cfg.band_blur)
         c = to_u8(c).astype(np.float32) / 255.0
         d = quantise(c, int(rng.integers(5, 8)))
         if rng.random() < 0.3:
             d = jpeg(to_u8(d), int(rng.integers(30, 80))).astype(np.float32) / 255.0
         put(to_u8(_maybe_noise(d, rng, cfg)) if rng.random() < 0.5 else to_u8(d), to_u8(c), 3)
     for _ in range(cfg.n_light):
-        c = to_u8(sample_clean(s) if rng.random() < 0.7 else smooth_gradient(s, rng))
+        c = sample_clean(s) if rng.random() < 0.7 else smooth_gradient(s, rng)
+        if cfg.p_light_smooth and rng.random() < cfg.p_light_smooth:
+            c = smooth_version(c, rng, (1.0, 4.0))
+        c = to_u8(c)
         put(c if rng.random() < 0.5 else jpeg(c, int(rng.integers(85, 96))), c, 4)
     assert i == total
     return deg, cln, kind

@@ -28,12 +28,16 @@ class ResBlock(nn.Module):
 
 
 class FFDNetLite(nn.Module):
-    """x, sigma (N x 1 x 1 x 1, sigma/255) -> denoised x. H, W must be multiples of `down`.
+    """x, sigma (N x 1 x 1 x 1, sigma/255) -> denoised x. H, W must be multiples of `down` (`4 * down` with context).
 
     head conv -> `blocks` residual blocks (+ long skip) -> tail conv: 2 + 2*blocks 3x3 convs.
+    `context` > 0 adds a branch at 1/4 of the body's resolution (strided 4x4 conv, `context` residual
+    blocks, 4x4 transposed conv), added half-way through the body. Why: the flat body sees 58 px, too
+    little for large smooth areas, where CBM3D's block matching still wins; the branch's last layer starts
+    at zero, so a trained flat net fine-tuned with it (`--init`) starts from exactly its own output.
     """
 
-    def __init__(self, down: int = 2, width: int = 32, blocks: int = 4, clamp: bool = False):
+    def __init__(self, down: int = 2, width: int = 32, blocks: int = 4, clamp: bool = False, context: int = 0):
         super().__init__()
         self.down, self.clamp = down, clamp
         c = 3 * down * down
@@ -41,12 +45,29 @@ class FFDNetLite(nn.Module):
         self.head = nn.Conv2d(c + 1, width, 3, padding=1)
         self.body = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
         self.tail = nn.Conv2d(width, c, 3, padding=1)
+        self.context_at = blocks // 2 if context else -1
+        self.fresh_modules = ("ctx_down.", "ctx.", "ctx_up.") if context else ()
+        if context:
+            self.ctx_down = nn.Conv2d(width, width, 4, stride=4)
+            self.ctx = nn.Sequential(*[ResBlock(width) for _ in range(context)])
+            self.ctx_up = nn.ConvTranspose2d(width, width, 4, stride=4)
+            nn.init.zeros_(self.ctx_up.weight)
+            nn.init.zeros_(self.ctx_up.bias)
+
+    @property
+    def size_multiple(self) -> int:
+        return self.down * (4 if self.context_at >= 0 else 1)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         y = self.unshuffle(x)
         level = sigma.expand(-1, 1, y.shape[2], y.shape[3])
         h = self.head(torch.cat([y, level], dim=1))
-        out = self.shuffle(self.tail(self.body(h) + h))
+        b = h
+        for i, block in enumerate(self.body):
+            if i == self.context_at:
+                b = b + self.ctx_up(self.ctx(self.ctx_down(b)))
+            b = block(b)
+        out = self.shuffle(self.tail(b + h))
         return out.clamp(0.0, 1.0) if self.clamp else out
 
 
@@ -67,7 +88,7 @@ class DenoiseUNet(nn.Module):
     def __init__(self, width: int = 32, blocks: int = 2, levels: int = 3, clamp: bool = False):
         super().__init__()
         self.levels, self.clamp = levels, clamp
-        self.down = 2 * 2 ** (levels - 1)
+        self.down = self.size_multiple = 2 * 2 ** (levels - 1)
         widths = [width * 2**i for i in range(levels)]
         self.unshuffle, self.shuffle = nn.PixelUnshuffle(2), nn.PixelShuffle(2)
         self.head = nn.Conv2d(13, width, 3, padding=1)
