@@ -137,3 +137,26 @@ def test_upscale_training_step():
     assert np.abs(bic - ref).max() < 1e-5
     loss = train_step(net, torch.optim.Adam(net.parameters(), 1e-3), torch.from_numpy(lr), torch.from_numpy(hr))
     assert np.isfinite(loss)
+
+
+def test_upscaler_grown_from_the_shipped_file_starts_at_its_output(tmp_path):
+    """--grow N --init: the deeper net's new blocks start as identities, so it reproduces the shipped upscale2x."""
+    torch = pytest.importorskip("torch")
+    import onnxruntime as ort
+
+    from vdiff_ofx.train.export import load_onnx_weights
+    from vdiff_ofx.train.restore_nets import SR2xNet, grow
+
+    shipped = ROOT / "models" / "upscale2x.onnx"
+    deep = SR2xNet(32, 6)
+    grow(deep, 2)
+    assert load_onnx_weights(deep, shipped) == len(SR2xNet(32, 4).state_dict())
+    x = np.random.default_rng(3).random((1, 3, 20, 28), dtype=np.float32)
+    ref = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    deep.eval().clamp = True
+    with torch.no_grad():
+        assert np.abs(deep(torch.from_numpy(x)).numpy() - ref).max() < 1e-5
+    with pytest.raises(ValueError, match="same architecture"):
+        load_onnx_weights(SR2xNet(32, 6), shipped)  # without grow the missing blocks are an error
+    with pytest.raises(ValueError, match="--grow"):
+        grow(SR2xNet(32, 4), 4)

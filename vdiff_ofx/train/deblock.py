@@ -26,6 +26,7 @@ from vdiff_ofx.train.fit import fit, seed_everything
 from vdiff_ofx.train.restore_nets import (
     DeblockNet,
     export_onnx,
+    grow,
     param_count,
     parity_check,
 )
@@ -91,6 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pool-scale", type=float, default=1.0, help="multiply the pool sizes (smoke tests use a tiny pool)")
     p.add_argument("--init", type=Path, default=None,
                    help="fine-tune: start from this ONNX file's weights (same --width/--blocks)")
+    p.add_argument("--grow", type=int, default=0,
+                   help="with --init: the file has this many fewer blocks; the new last blocks start as identities")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--log-every", type=int, default=100)
@@ -130,6 +133,8 @@ def train(args: argparse.Namespace, data_dir: Path) -> tuple[DeblockNet, dict]:
     print(f"pool {deg.shape} {counts} in {pool_s:.0f}s", flush=True)
     sampler = compress.PairSampler(deg, cln, args.patch, args.seed + 3)
     net = DeblockNet(args.down, args.width, args.blocks)
+    if args.grow:
+        grow(net, args.grow)
     init_from(net, args.init)
     print(f"params={param_count(net)}", flush=True)
     net = fit(net, lambda: sampler.batch(args.batch), args.steps, args.lr, args.log_every)

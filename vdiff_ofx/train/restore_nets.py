@@ -28,6 +28,21 @@ from vdiff_ofx.train.nets import ResBlock, param_count  # noqa: F401  (param_cou
 OPSET = 17
 
 
+def grow(net: nn.Module, new_blocks: int) -> None:
+    """Make the last `new_blocks` residual blocks of `net.body` identities (second conv zeroed), marked fresh.
+
+    Why: `--grow N --init FILE` deepens a trained net; the deeper net starts from exactly the file's output,
+    so fine-tuning adds capacity without first relearning what the shallow net knew.
+    """
+    if not 0 < new_blocks < len(net.body):
+        raise ValueError(f"--grow {new_blocks}: must be between 1 and the block count minus 1 ({len(net.body) - 1})")
+    first = len(net.body) - new_blocks
+    for block in list(net.body)[first:]:
+        nn.init.zeros_(block.b.weight)
+        nn.init.zeros_(block.b.bias)
+    net.fresh_modules = tuple(f"body.{i}." for i in range(first, len(net.body)))
+
+
 class DeblockNet(nn.Module):
     """x -> x + shuffle(tail(body(head(unshuffle(x))))). H, W multiples of `down`."""
 

@@ -23,7 +23,7 @@ from vdiff_ofx.train.export import init_from, init_note, ship
 
 from vdiff_ofx.train import data, quality
 from vdiff_ofx.train.fit import fit, seed_everything
-from vdiff_ofx.train.restore_nets import SR2xNet, export_onnx, param_count, parity_check
+from vdiff_ofx.train.restore_nets import SR2xNet, export_onnx, grow, param_count, parity_check
 
 SOURCE_WEIGHTS = {"photos": 0.45, "frames": 0.3, "leaves": 0.25, "wallpapers": 0.5}
 P_AREA, P_BLUR, BLUR_SIGMA = 0.8, 0.1, (0.2, 0.5)
@@ -78,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="share of INTER_AREA (antialiased) downscales; the rest are aliased INTER_CUBIC ones")
     p.add_argument("--init", type=Path, default=None,
                    help="fine-tune: start from this ONNX file's weights (same --width/--blocks)")
+    p.add_argument("--grow", type=int, default=0,
+                   help="with --init: the file has this many fewer blocks; the new last blocks start as identities")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--log-every", type=int, default=100)
@@ -115,6 +117,8 @@ def train(args: argparse.Namespace, data_dir: Path) -> SR2xNet:
     sources = data.training_sources(data_dir, args.seed, photos_root=data.find_photos_root(args.photos_dir))
     pairs = SRPairs(sources, args.patch, args.seed + 3, args.p_area)
     net = SR2xNet(args.width, args.blocks)
+    if args.grow:
+        grow(net, args.grow)
     init_from(net, args.init)
     print(f"params={param_count(net)}", flush=True)
     return fit(net, lambda: pairs.batch(args.batch), args.steps, args.lr, args.log_every)
