@@ -1,6 +1,6 @@
 """Held-out quality/speed of the shipped `deblock` and `upscale2x` models against classical baselines, in one run.
 
-    python benchmarks/bench_models_quality.py [--only deblock|upscale2x] [--upscaler NAME] [--tta 8]
+    python benchmarks/bench_models_quality.py [--only deblock|upscale2x] [--upscaler NAME] [--deblocker NAME] [--tta 8]
                                               [--data-dir DIR] [--threads 2]
 
 deblock: real JPEG / H.264 / H.265 / 6-bit banding degradations of the held-out set; degraded input,
@@ -41,6 +41,7 @@ def main() -> int:
     ap.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--upscaler", default="upscale2x", help="registered name of the 2x model to score (default upscale2x)")
+    ap.add_argument("--deblocker", default="deblock", help="registered name of the deblock model to score (default deblock)")
     ap.add_argument("--tta", type=int, default=1, help="average 1/2/4/8 flipped views (the engine's --tta)")
     args = ap.parse_args()
     data_dir = data.optional_data_dir(args.data_dir)
@@ -51,7 +52,7 @@ def main() -> int:
     for name in ("deblock", "upscale2x"):
         if args.only not in (None, name):
             continue
-        model = engine_model(args.upscaler if name == "upscale2x" else name, args.threads, args.tta)
+        model = engine_model(args.upscaler if name == "upscale2x" else args.deblocker, args.threads, args.tta)
         speeds[name] = quality.fps(model, *FPS_SIZES[name])
         if name == "deblock":
             results += quality.evaluate_deblock(model, images, clips)

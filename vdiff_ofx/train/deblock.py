@@ -36,10 +36,10 @@ NOTES = """
 
 ## With `--tta 8` (same weights, 8 flipped/transposed views averaged)
 
-`python benchmarks/bench_models_quality.py --only deblock --tta 8`: JPEG q10/q25/q50 28.81/32.45/34.43 dB (one view
-28.76/32.35/34.29), H.264 crf35/crf42 28.87/25.85 (28.84/25.84), H.265 crf40 28.05 (28.02), band 6bit 47.20 (46.77);
-mean over conditions 32.23 dB (one view 32.12). Margins over the best baseline with 8 views: +0.25/+0.53/+0.25 dB on
-JPEG, +0.21/+0.12/+0.13 on video; band 6bit still 2.4 dB below the bilateral filter. 8x the time (~0.13 fps at 1080p).
+`python benchmarks/bench_models_quality.py --only deblock --tta 8`: JPEG q10/q25/q50 28.87/32.52/34.48 dB (one view
+28.82/32.41/34.31), H.264 crf35/crf42 28.91/25.90 (28.88/25.89), H.265 crf40 28.11 (28.09), band 6bit 47.54 (47.10);
+mean over conditions 32.33 dB (one view 32.22). Margins over the best baseline with 8 views: +0.31/+0.60/+0.30 dB on
+JPEG, +0.20/+0.09/+0.11 on video; band 6bit 2.1 dB below the bilateral filter. 8x the time (~0.13 fps at 1080p).
 
 ## Design notes and history
 
@@ -49,7 +49,7 @@ JPEG, +0.21/+0.12/+0.13 on video; band 6bit still 2.4 dB below the bilateral fil
   held-out photos +0.28 vs +0.15 dB), and runs at the denoiser's cost.
 - v2 (not shipped): r=2 / 32 ch, JPEG q skewed to the heavy end: beat both baselines on JPEG q10/q25 and the video
   conditions, but lost ~1 dB on `band 6bit` (it added ~1.3/255 RMS to clean-ish smooth frames) and to bilateral at q50.
-- v3 (shipped): + near-clean identity pairs, twice the banding pairs, milder JPEG skew (u^1.3), 2400 steps.
+- v3 (shipped until this file): + near-clean identity pairs, twice the banding pairs, milder JPEG skew (u^1.3), 2400 steps.
 - v4 (not shipped): v3 + the nine Debian wallpaper photos as a source group, 6000 steps (16 min): the training loss
   flattened at ~10.8/255 from step 3000 and the held-out figures fell 0.05-0.2 dB (JPEG q50 34.10 vs 34.29, now
   below bilateral's 34.18; band 6bit 46.96 vs 46.77). At 81k parameters capacity, not data or steps, is the limit:
@@ -58,9 +58,9 @@ JPEG, +0.21/+0.12/+0.13 on video; band 6bit still 2.4 dB below the bilateral fil
   28.74/32.26/34.10, H.264 crf35 28.80, band 6bit 47.32 dB -- no better than v3 at 2.5x the cost (0.41 vs ~1.1 fps at
   1080p). Neither steps, data nor capacity moved it; the degradation pool (how closely it matches the held-out
   encoders' artefacts) and the loss are what to look at next.
-- Limitation: on `band 6bit` the model only ties the input in PSNR (SSIM 0.984 → 0.990) while a bilateral filter,
-  which smooths every small step, scores higher; its receptive field (42 px) is narrower than wide bands. A
-  dedicated debanding path (wider context, e.g. a 1/4-resolution branch) is the next step.
+- Limitation (v3): on `band 6bit` the model only tied the input in PSNR (SSIM 0.984 → 0.990) while a bilateral filter,
+  which smooths every small step, scores higher. (The receptive field was suspected first; the v5-v7 notes below
+  show it was the data.)
 - Banding alone (experiment, not shipped): the same 81k net trained only on the banding pairs (1600, 5-7 bit) reached
   band 6bit 47.18 dB after 600 steps, and 46.94 / 46.85 after 300 steps with Charbonnier / MSE: even without the
   compression pairs competing, it learns almost nothing of what a 5-px bilateral filter gains (+2.8 dB on held-out,
@@ -71,6 +71,33 @@ JPEG, +0.21/+0.12/+0.13 on video; band 6bit still 2.4 dB below the bilateral fil
   net 46.58) but held-out band 6bit 46.79 -- it fits the pool's banding and not the held-out one (blurred full-size
   photos quantised to 6 bits; the net is worst on astronaut, where the blur leaves edges). The pool's banding
   pairs, not the net's reach, are what separate it from the held-out condition.
+- v5 (not shipped; the `--init` of this file): v3's command after a data fix. The H.264/H.265 pairs had gone RGB ->
+  YUV -> RGB through swscale's default path, which darkens by ~1.2/255 (measured: -1.17 on a flat round trip without
+  any codec), so v3 learned to brighten: it added +0.23/255 on average to every held-out frame, clean ones included,
+  while the engine's own decoding has no such shift. The round trips now use the engine's exact conversion
+  (vdiff_ofx.io.colour, BT.709 limited range), so the pairs carry only what x264/x265 do (+0.15 to +0.6/255 on Y,
+  rising with CRF, which the net may learn to undo). Same held-out JPEG and banding inputs as before, video inputs
+  re-made the exact way: compression conditions 29.71 dB (v3 29.68), band 6bit 46.40; mean shift on clean frames
+  -0.03 to -0.12/255.
+- What the banding figure measured: on the banded held-out frames v5 added error where the sigma-4-blurred reference
+  still has texture (MSE 1.8-2.0 vs the input's 1.36, in 0-255 units), and it changed an already smooth *clean* frame
+  by MSE 0.7-0.9 -- it sharpened blurred content as if it were compressed. The pool's banded content had all been
+  blurred with sigma 3-10, so textured banding and clean smooth frames were both missing. New pool options
+  (`--band-blur`, `--p-band-ramp`, `--p-light-smooth`, `--pair-scale`): banded content blurred with sigma 1-8, 30%
+  ramps, 1.5x the banding pairs, 30% of the near-clean pairs blurred (target = input).
+- v6 (not shipped): v3's net trained from scratch on that pool: band 6bit 47.69 dB, a smooth clean frame changed by
+  MSE 0.07-0.13 (v5 0.7-0.9), but JPEG q10 28.38 -- below cv2.bilateralFilter (28.56): the 81k net trades one for the other.
+- **v7 (this file)**: v5 fine-tuned 2400 steps at lr 5e-4 on the new pool (10.4 min): JPEG q10/q25/q50 28.82/32.41/34.31
+  (v3 28.76/32.35/34.29), H.264 crf35/crf42 28.88/25.89, H.265 crf40 28.09, compression mean 29.73 (v5 29.71), band 6bit
+  47.10 (v3 46.77, v5 46.40): above the input now, still 2.5 dB below the bilateral filter.
+- deblock-hq (not shipped): v5 deepened to 8 blocks (`--blocks 8 --grow 4`: the new blocks start as identities, so it
+  starts from v5's output), 2400 steps at lr 5e-4 on the new pool (19 min): JPEG q10/q25/q50 28.95/32.43/34.24, H.264
+  28.89/25.90, H.265 28.09, band 6bit 47.32; compression mean 29.75 -- +0.02 dB over v7 for half the speed (0.50 vs
+  0.87 fps at 1080p while other jobs ran), so there is no quality variant.
+- Banding specialists (not shipped): the 81k net on the new pool's banding pairs only, 800 steps: band 6bit 48.8 dB;
+  with the near-clean pairs (half of them blurred) added, 3000 steps: 47.7. "Leave smooth 8-bit content alone" and
+  "smooth 6-bit steps" pull against each other, while the held-out reference is itself a sigma-4 blur, so a mild blur
+  (the bilateral filter's 5 px) costs almost nothing there. Neither beat the bilateral filter's 49.61.
 - Relative loss (not shipped, code removed): each pair's Charbonnier error divided by its input's error, so banding
   and near-clean pairs weigh as much as JPEG q10 pairs; v3's pool, 2400 steps: band 6bit 47.03 dB (v3 46.77) but
   JPEG q10/q25/q50 28.06/31.67/34.06 (v3 28.76/32.35/34.29) and every video condition lower -- rejected.
@@ -90,6 +117,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--blocks", type=int, default=4, help="residual blocks (2 convs each)")
     p.add_argument("--down", type=int, default=2, help="pixel-unshuffle factor (= size_multiple)")
     p.add_argument("--pool-scale", type=float, default=1.0, help="multiply the pool sizes (smoke tests use a tiny pool)")
+    p.add_argument("--pair-scale", nargs="*", default=[], metavar="KIND=F",
+                   help="multiply one kind's pair count (jpeg, h264, h265, band, light), e.g. band=1.5 jpeg=0")
+    p.add_argument("--band-blur", type=float, nargs=2, default=list(compress.PoolConfig.band_blur), metavar=("LO", "HI"),
+                   help="blur sigma range of the natural content that is banded")
+    p.add_argument("--p-band-ramp", type=float, default=compress.PoolConfig.p_band_ramp,
+                   help="share of banding pairs that are synthetic colour ramps")
+    p.add_argument("--p-light-smooth", type=float, default=compress.PoolConfig.p_light_smooth,
+                   help="share of near-clean pairs that are blurred content (teaches: do not sharpen smooth clean frames)")
     p.add_argument("--init", type=Path, default=None,
                    help="fine-tune: start from this ONNX file's weights (same --width/--blocks)")
     p.add_argument("--grow", type=int, default=0,
@@ -101,10 +136,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def pool_config(scale: float) -> compress.PoolConfig:
+PAIR_KINDS = ("jpeg", "h264", "h265", "band", "light")
+
+
+def pool_config(scale: float, args: argparse.Namespace | None = None) -> compress.PoolConfig:
+    """The pool recipe: defaults x 2 x `scale`, then the CLI's per-kind factors and banding options."""
     c = compress.PoolConfig()
-    for k in ("n_jpeg", "n_h264", "n_h265", "n_band", "n_light"):
-        setattr(c, k, max(4, int(getattr(c, k) * 2.0 * scale)))
+    factors = {}
+    for item in (args.pair_scale if args else []):
+        kind, _, f = item.partition("=")
+        if kind not in PAIR_KINDS or not f:
+            raise SystemExit(f"--pair-scale {item!r}: expected KIND=F with KIND one of {', '.join(PAIR_KINDS)}")
+        factors[kind] = float(f)
+    for k in PAIR_KINDS:
+        n = max(4, int(getattr(c, "n_" + k) * 2.0 * scale))
+        setattr(c, "n_" + k, int(n * factors.get(k, 1.0)))
+    if args is not None:
+        c.band_blur, c.p_band_ramp, c.p_light_smooth = tuple(args.band_blur), args.p_band_ramp, args.p_light_smooth
     return c
 
 
@@ -125,7 +173,7 @@ def make_pool(data_dir: Path, seed: int, cfg: compress.PoolConfig, sources=None)
 def train(args: argparse.Namespace, data_dir: Path) -> tuple[DeblockNet, dict]:
     seed_everything(args.seed, args.threads)
     t = time.time()
-    cfg = pool_config(args.pool_scale)
+    cfg = pool_config(args.pool_scale, args)
     sources = data.training_sources(data_dir, args.seed, photos_root=data.find_photos_root(args.photos_dir))
     deg, cln, kind = make_pool(data_dir, args.seed, cfg, sources)
     pool_s = time.time() - t
@@ -152,7 +200,7 @@ def write_recipe(args, net, sha, train_s, parity, info, results, fps_1080) -> Pa
     md = args.out.with_suffix(".md")
     cmd = "python -m vdiff_ofx.train.deblock " + " ".join(sys.argv[1:])
     cfg = info["cfg"]
-    text = f"""# deblock — recipe and figures
+    text = f"""# {args.out.stem} — recipe and figures
 
 Generated by `{cmd}` (torch {torch.__version__}, Python {platform.python_version()}, {args.threads} CPU thread(s)).
 
@@ -175,9 +223,11 @@ Generated by `{cmd}` (torch {torch.__version__}, Python {platform.python_version
     yuv420p, {cfg.seq_len}-frame sequences of a {2 * cfg.size}² crop panning 0-2 px/frame; the I-frame and one inter frame
     are kept (4 tiles each). {cfg.p_smooth_src:.0%} of sequences are smooth content (blurred photos or colour ramps) so
     codec banding is covered.
-  - Banding: smooth ramps / blurred photos quantised to 5-7 bits (30% then JPEG q30-80).
-  - Near-clean: {cfg.n_light} pairs of untouched or JPEG q85-95 patches (target = input's clean source), so the net learns
-    to leave good content alone (v2 without them added ~1.3/255 RMS to clean-ish smooth frames).
+  - Banding: smooth colour ramps ({cfg.p_band_ramp:.0%}) or content blurred with sigma U({cfg.band_blur[0]:g}, {cfg.band_blur[1]:g}),
+    quantised to 5-7 bits (30% then JPEG q30-80).
+  - Near-clean: {cfg.n_light} pairs of untouched or JPEG q85-95 patches (target = input's clean source; {cfg.p_light_smooth:.0%} of
+    them blurred content, sigma U(1, 4)), so the net learns to leave good content alone (v2 without them added ~1.3/255
+    RMS to clean-ish smooth frames).
   - Mild noise: {cfg.p_noise:.0%} of sources get Gaussian noise sigma U(1, {cfg.noise_max:g})/255 *before* encoding; the
     target is always the clean patch.
   - Crops: 75% on the 8-px grid (codec block alignment), else any even offset; same rot90/flip on both sides.
