@@ -57,6 +57,11 @@ NOTES = """
   36.15, wallpapers area 29.53 -- below both v5 (37.68) and its own 3600-step run (37.61), with the training loss
   still falling (rmse 6.4/255 at the end): longer training of the wider net generalised worse, so `--tta 8` on v5
   (+1.92 dB) is the best 2x this CPU produced.
+- v5 fine-tuned (not shipped): `--init` v5, 8000 more steps at lr 2e-4, seed 1 (29 min): area 37.70 dB (+1.82; v5
+  37.68), cubic 36.38 (+0.01), wallpapers area +0.50 -- converged.
+- v5 deepened (not shipped): `--blocks 8 --grow 4 --init` v5 (the four new blocks start as identities, so training
+  starts from v5's output; 152k params), 6000 steps at lr 5e-4 (47 min, other jobs running): area 37.72 dB (+1.84),
+  cubic +0.10, wallpapers area +0.46 / cubic +0.17 -- +0.04 dB for twice the cost (0.39 fps while other jobs ran).
 - Likely next steps: a quality variant several times wider and deeper (EDSR-baseline-like) trained for hours, which
   this shared 2-core CPU could not give in a session.
 """
