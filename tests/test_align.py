@@ -103,3 +103,21 @@ def test_enhancer_aligns_only_when_asked(photo):
             > metrics.psnr(centre[inner], plain.process(moving)[inner]))
     with pytest.raises(VdiffError):
         Enhancer(spec, backend, align="sideways", session=plain.session)
+
+
+def test_aligner_follows_a_strength_changed_on_a_live_enhancer(photo):
+    """Benchmarks and `--strength auto` set `strength` after the Enhancer is built; the flow prefilter must use the
+    new noise level (a level frozen at construction made denoise-temporal ghost at sigma 50: 24 dB instead of 28)."""
+    pytest.importorskip("onnxruntime")
+    from vdiff_ofx.engine.enhancer import Enhancer
+    from vdiff_ofx.engine.providers import Backend
+
+    backend = Backend(providers=["cpu"], threads=2)
+    live = Enhancer("denoise-temporal", backend)
+    fresh = Enhancer("denoise-temporal", backend, strength=50, session=live.session)
+    live.strength = 50.0
+    assert live.noise_sigma == fresh.noise_sigma == 50.0
+    rng = np.random.default_rng(4)
+    frames = [np.clip(shifted(photo, 3 * k, 0) + rng.normal(0, 50 / 255, photo.shape), 0, 1).astype(np.float32)
+              for k in range(-2, 3)]
+    assert np.array_equal(live.process(frames), fresh.process(frames))

@@ -102,9 +102,16 @@ class Enhancer:
             raise VdiffError(f"align '{self.align}' is not one of {', '.join(MODES)}")
         self.aligner = FlowAligner() if self.align == "flow" and self.window > 1 else None
         self.tta = tta
-        # the noise level the aligner trusts differences by: the strength asked for, else the model's default
-        default = self.spec.strength.default if self.spec.strength else 0.0
-        self.noise_sigma = strength if strength is not None else default
+
+    @property
+    def noise_sigma(self) -> float:
+        """The noise level the aligner trusts differences by: the strength asked for, else the model's default.
+
+        Read at every use: callers change ``strength`` on a live Enhancer (per sigma, or after `--strength auto`).
+        """
+        if self.strength is not None:
+            return float(self.strength)
+        return self.spec.strength.default if self.spec.strength else 0.0
 
     @property
     def window(self) -> int:
