@@ -104,6 +104,20 @@ JPEG, +0.20/+0.09/+0.11 on video; band 6bit 2.1 dB below the bilateral filter. 8
 """
 
 
+PAIR_KINDS = ("jpeg", "h264", "h265", "band", "light")
+
+
+def _pair_factor(item: str) -> tuple[str, float]:
+    """`--pair-scale` entry KIND=F -> (kind, factor)."""
+    kind, _, f = item.partition("=")
+    try:
+        if kind in PAIR_KINDS:
+            return kind, float(f)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{item!r}: expected KIND=F with KIND one of {', '.join(PAIR_KINDS)}")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m vdiff_ofx.train.deblock", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("models/deblock.onnx"), help="ONNX output; the recipe goes to <out>.md")
@@ -117,7 +131,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--blocks", type=int, default=4, help="residual blocks (2 convs each)")
     p.add_argument("--down", type=int, default=2, help="pixel-unshuffle factor (= size_multiple)")
     p.add_argument("--pool-scale", type=float, default=1.0, help="multiply the pool sizes (smoke tests use a tiny pool)")
-    p.add_argument("--pair-scale", nargs="*", default=[], metavar="KIND=F",
+    p.add_argument("--pair-scale", nargs="*", default=[], metavar="KIND=F", type=_pair_factor,
                    help="multiply one kind's pair count (jpeg, h264, h265, band, light), e.g. band=1.5 jpeg=0")
     p.add_argument("--band-blur", type=float, nargs=2, default=list(compress.PoolConfig.band_blur), metavar=("LO", "HI"),
                    help="blur sigma range of the natural content that is banded")
@@ -136,23 +150,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-PAIR_KINDS = ("jpeg", "h264", "h265", "band", "light")
-
-
-def pool_config(scale: float, args: argparse.Namespace | None = None) -> compress.PoolConfig:
-    """The pool recipe: defaults x 2 x `scale`, then the CLI's per-kind factors and banding options."""
+def pool_config(args: argparse.Namespace) -> compress.PoolConfig:
+    """The pool recipe: defaults x 2 x --pool-scale, then the --pair-scale factors and the banding options."""
     c = compress.PoolConfig()
-    factors = {}
-    for item in (args.pair_scale if args else []):
-        kind, _, f = item.partition("=")
-        if kind not in PAIR_KINDS or not f:
-            raise SystemExit(f"--pair-scale {item!r}: expected KIND=F with KIND one of {', '.join(PAIR_KINDS)}")
-        factors[kind] = float(f)
+    factors = dict(args.pair_scale)
     for k in PAIR_KINDS:
-        n = max(4, int(getattr(c, "n_" + k) * 2.0 * scale))
+        n = max(4, int(getattr(c, "n_" + k) * 2.0 * args.pool_scale))
         setattr(c, "n_" + k, int(n * factors.get(k, 1.0)))
-    if args is not None:
-        c.band_blur, c.p_band_ramp, c.p_light_smooth = tuple(args.band_blur), args.p_band_ramp, args.p_light_smooth
+    c.band_blur, c.p_band_ramp, c.p_light_smooth = tuple(args.band_blur), args.p_band_ramp, args.p_light_smooth
     return c
 
 
@@ -173,7 +178,7 @@ def make_pool(data_dir: Path, seed: int, cfg: compress.PoolConfig, sources=None)
 def train(args: argparse.Namespace, data_dir: Path) -> tuple[DeblockNet, dict]:
     seed_everything(args.seed, args.threads)
     t = time.time()
-    cfg = pool_config(args.pool_scale, args)
+    cfg = pool_config(args)
     sources = data.training_sources(data_dir, args.seed, photos_root=data.find_photos_root(args.photos_dir))
     deg, cln, kind = make_pool(data_dir, args.seed, cfg, sources)
     pool_s = time.time() - t
