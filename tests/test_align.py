@@ -91,7 +91,8 @@ def test_enhancer_aligns_only_when_asked(photo):
     spec = get_model("denoise-temporal")
     backend = Backend(providers=["cpu"], threads=2)
     plain = Enhancer(replace(spec, extra={**spec.extra, "align": "none"}), backend, strength=15)
-    flow = Enhancer(replace(spec, extra={**spec.extra, "align": "flow"}), backend, strength=15, session=plain.session)
+    flow = Enhancer(replace(spec, extra={**spec.extra, "align": "flow"}), backend, strength=15, session=plain.session,
+                    spatial="none")
     assert plain.aligner is None and flow.aligner is not None
     rng = np.random.default_rng(3)
     noisy = [np.clip(photo + rng.normal(0, 15 / 255, photo.shape), 0, 1).astype(np.float32)] * spec.temporal_window
@@ -121,3 +122,79 @@ def test_aligner_follows_a_strength_changed_on_a_live_enhancer(photo):
     frames = [np.clip(shifted(photo, 3 * k, 0) + rng.normal(0, 50 / 255, photo.shape), 0, 1).astype(np.float32)
               for k in range(-2, 3)]
     assert np.array_equal(live.process(frames), fresh.process(frames))
+
+
+def test_align_counts_the_distinct_neighbours_it_trusts(photo):
+    """The support map: every distinct, matching neighbour counts 1; the centre itself, repeats and misfits nothing."""
+    rng = np.random.default_rng(5)
+    noisy = [np.clip(photo + rng.normal(0, 10 / 255, photo.shape), 0, 1).astype(np.float32) for _ in range(5)]
+    al = FlowAligner()
+    _, full = al.align(noisy, 10.0)
+    assert full.shape == photo.shape[:2] and full.dtype == np.float32
+    assert full.mean() > 3.8 and full.max() <= 4.0 + 1e-6, full.mean()  # static: all four neighbours line up
+    edge = [noisy[0], noisy[0], noisy[0], noisy[1], noisy[2]]  # a clip's first frame: replicated
+    out, two = al.align(edge, 10.0)
+    assert two.max() <= 2.0 + 1e-6 and two.mean() > 1.8
+    assert out[2] is noisy[0] and out[0] is out[1]
+    assert np.array_equal(al.align([noisy[0]] * 5, 10.0)[1], np.zeros(photo.shape[:2], np.float32))
+    other = data.dead_leaves(max(photo.shape[:2]), rng)[: photo.shape[0], : photo.shape[1]]
+    _, misfit = al.align([other, noisy[1], noisy[0], noisy[2], other], 10.0)
+    assert misfit.mean() < 2.3, misfit.mean()  # the unrelated frames add (almost) nothing
+
+
+def _spatial_blend_parts():
+    from dataclasses import replace
+
+    from vdiff_ofx.engine.enhancer import Enhancer
+    from vdiff_ofx.engine.models import get_model
+    from vdiff_ofx.engine.providers import Backend
+
+    spec = get_model("denoise-temporal")
+    backend = Backend(providers=["cpu"], threads=2)
+    return replace, Enhancer, spec, backend
+
+
+def test_temporal_model_blends_with_its_spatial_partner(photo):
+    """out = S + w (T - S), w = temporal_share * support / 4, S computed only around the pixels where it counts."""
+    pytest.importorskip("onnxruntime")
+    replace, Enhancer, spec, backend = _spatial_blend_parts()
+    assert spec.extra.get("spatial") and 0 < float(spec.extra["temporal_share"]) <= 1
+    rng = np.random.default_rng(6)
+    h, w = 320, 448
+    big = cv2.resize(photo, (w, h), interpolation=cv2.INTER_CUBIC)
+    frames = []
+    for k in range(-2, 3):  # static background, one small square moving in the top-left corner
+        f = big.copy()
+        f[20:60, 24 + 6 * k + 12: 64 + 6 * k + 12] = [0.9, 0.2, 0.1]
+        frames.append(np.clip(f + rng.normal(0, 20 / 255, f.shape), 0, 1).astype(np.float32))
+    share1 = replace(spec, extra={**spec.extra, "temporal_share": 1.0})
+    blend = Enhancer(share1, backend, strength=20)
+    alone = Enhancer(share1, backend, strength=20, session=blend.session, spatial="none")
+    single = Enhancer(spec.extra["spatial"], backend, strength=20)
+    t, s = alone.process(frames), single.process([frames[2]])
+    support = blend.aligner.align(frames, 20.0)[1]
+    weight = np.clip(support / 4, 0, 1)[..., None]
+    assert (weight < 0.999).mean() < 0.2  # the spatial model runs on a crop, not the whole frame
+    got = blend.process(frames)
+    assert np.abs(got - (s + weight * (t - s))).max() < 2e-3
+    assert not np.array_equal(got, t)
+    half = Enhancer(spec, backend, strength=20, session=blend.session)  # the manifest's share
+    k = float(spec.extra["temporal_share"])
+    expect = s + np.clip(support * k / 4, 0, 1)[..., None] * (t - s)
+    assert np.abs(half.process(frames) - expect).max() < 2e-3
+
+
+def test_spatial_partner_follows_strength_and_is_checked(photo):
+    pytest.importorskip("onnxruntime")
+    from vdiff_ofx.errors import ModelError, VdiffError
+
+    replace, Enhancer, spec, backend = _spatial_blend_parts()
+    live = Enhancer(spec, backend)
+    live.strength = 35.0
+    assert live._spatial_enhancer().strength == 35.0
+    assert Enhancer(spec, backend, session=live.session, spatial="none").spatial_spec is None
+    assert Enhancer(spec, backend, session=live.session, align="none").spatial_spec is None  # nothing to weigh by
+    with pytest.raises(VdiffError, match="single-frame denoise"):
+        Enhancer(spec, backend, session=live.session, spatial="upscale2x")
+    with pytest.raises(ModelError, match="temporal_share"):
+        Enhancer(replace(spec, extra={**spec.extra, "temporal_share": 1.5}), backend, session=live.session)

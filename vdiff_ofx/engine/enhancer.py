@@ -33,6 +33,13 @@ WINDOW_BYTES = 2 * 3 * 4
 # can trade time for quality (EDSR+, waifu2x "tta"), and averaging 8 views also lowers the CNN's fixed-pattern error.
 TTA_MODES = (1, 2, 4, 8)
 
+# Spatial partner of a motion-compensated temporal model (the manifest's `spatial` and `temporal_share`): per pixel
+# out = S + w (T - S), S the single-frame model's output of the centre frame, T the temporal model's, and
+# w = temporal_share x (neighbours the aligner trusted there) / (neighbours in the window). Why: the two err
+# differently -- T is steadier and gains where neighbours line up, S (a bigger spatial net) is sharper on new content
+# and occlusions -- so the blend beats both (models/denoise-temporal.md); fewer trusted neighbours shift it to S.
+DEFAULT_TEMPORAL_SHARE = 1.0
+
 
 def _flip(x: np.ndarray, t: int) -> np.ndarray:
     """View ``t`` of an NCHW batch: bit 0 flips W, bit 1 flips H, bit 2 swaps H and W (applied last)."""
@@ -80,6 +87,7 @@ class Enhancer:
         session: ModelSession | None = None,
         align: str | None = None,
         tta: int = 1,
+        spatial: str | None = None,
     ) -> None:
         if tta not in TTA_MODES:  # checked before the (slow) session load
             raise VdiffError(f"--tta {tta} must be one of {', '.join(map(str, TTA_MODES))}")
@@ -102,6 +110,49 @@ class Enhancer:
             raise VdiffError(f"align '{self.align}' is not one of {', '.join(MODES)}")
         self.aligner = FlowAligner() if self.align == "flow" and self.window > 1 else None
         self.tta = tta
+        self.spatial_spec = self._spatial_spec(spatial if spatial is not None else self.spec.extra.get("spatial"))
+        self.temporal_share = float(self.spec.extra.get("temporal_share", DEFAULT_TEMPORAL_SHARE))
+        if not 0.0 <= self.temporal_share <= 1.0:
+            raise ModelError(f"model '{self.spec.name}': temporal_share {self.temporal_share} is outside 0..1")
+        self._spatial: Enhancer | None = None
+
+    def _spatial_spec(self, name: str | None) -> ModelSpec | None:
+        """The single-frame model blended with an aligned temporal one ("none": the temporal model alone)."""
+        if not name or name == "none" or self.aligner is None:
+            return None
+        spec = get_model(str(name))
+        if spec.temporal_window != 1 or spec.scale != self.scale or spec.task != self.spec.task:
+            raise VdiffError(f"spatial model '{spec.name}' must be a single-frame {self.spec.task} model at scale {self.scale}")
+        return spec
+
+    def _spatial_enhancer(self) -> "Enhancer":
+        """Loaded on first need; follows this Enhancer's strength at each use."""
+        if self._spatial is None:
+            self._spatial = Enhancer(self.spatial_spec, backend=self.session.backend,
+                                     batch=self.batch, tta=self.tta, spatial="none")
+        sp = self._spatial
+        if sp.spec.strength:
+            sp.strength = min(max(self.noise_sigma, sp.spec.strength.min), sp.spec.strength.max)
+        return sp
+
+    def _blend_spatial(self, out: np.ndarray, centre: np.ndarray, support: np.ndarray) -> np.ndarray:
+        """``out`` blended with the spatial model's output of ``centre`` (weights: DEFAULT_TEMPORAL_SHARE's comment).
+
+        Only the bounding box of the pixels where the spatial model counts (plus its tile overlap) is run through it.
+        """
+        weight = np.clip(support * (self.temporal_share / max(self.window - 1, 1)), 0.0, 1.0)
+        ys, xs = np.nonzero(weight < 0.999)
+        if len(ys) == 0:
+            return out
+        sp = self._spatial_enhancer()
+        m = sp.overlap
+        y0, y1 = max(int(ys.min()) - m, 0), min(int(ys.max()) + 1 + m, centre.shape[0])
+        x0, x1 = max(int(xs.min()) - m, 0), min(int(xs.max()) + 1 + m, centre.shape[1])
+        spatial = sp.process([np.ascontiguousarray(centre[y0:y1, x0:x1, :3])])[..., :3]
+        region = out[y0:y1, x0:x1, :3]
+        w = weight[y0:y1, x0:x1, None]
+        out[y0:y1, x0:x1, :3] = spatial + w * (region - spatial)
+        return out
 
     @property
     def noise_sigma(self) -> float:
@@ -145,8 +196,9 @@ class Enhancer:
         if len(frames) != self.window:
             raise ModelError(f"model '{self.spec.name}' needs {self.window} frames, got {len(frames)}")
         centre = frames[len(frames) // 2]
+        support = None
         if self.aligner is not None:
-            frames = self.aligner(frames, self.noise_sigma)
+            frames, support = self.aligner.align(frames, self.noise_sigma)
         h, w = centre.shape[:2]
         alpha = centre[..., 3] if centre.shape[-1] == 4 else None
         chw = np.concatenate([np.transpose(f[..., :3], (2, 0, 1)) for f in frames], axis=0)
@@ -158,6 +210,8 @@ class Enhancer:
         else:
             y = run_tiled(self._infer, chw, tile, self.overlap, self.scale, self.spec.size_multiple, self.batch)
         out = np.transpose(y, (1, 2, 0))
+        if self.spatial_spec is not None and support is not None:
+            out = self._blend_spatial(np.array(out, np.float32), centre, support)
         if alpha is not None:
             if self.scale != 1:
                 alpha = cv2.resize(alpha, (w * self.scale, h * self.scale), interpolation=cv2.INTER_CUBIC)

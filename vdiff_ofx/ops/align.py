@@ -95,6 +95,10 @@ class FlowAligner:
         Where ``other`` already matches the centre unwarped (static areas) it is kept as it is: the flow there is
         mostly noise, and resampling would blur the neighbour's noise and mislead the model about its level.
         """
+        return self.warp_with_doubt(centre, other, sigma255)[0]
+
+    def warp_with_doubt(self, centre: np.ndarray, other: np.ndarray, sigma255: float) -> tuple[np.ndarray, np.ndarray]:
+        """``warp``, and the H x W doubt map it used: 0 where the neighbour is trusted, 1 where it became the centre."""
         centre = np.ascontiguousarray(centre, dtype=np.float32)
         other = np.ascontiguousarray(other, dtype=np.float32)
         h, w = centre.shape[:2]
@@ -111,19 +115,38 @@ class FlowAligner:
         lo, hi = self.lo * s + self.floor, self.hi * s + 3 * self.floor
         doubt = np.clip((diff - lo) * (1.0 / (hi - lo)), 0.0, 1.0).astype(np.float32)
         # best - doubt * (best - centre): exactly ``best`` where trusted, exactly the centre where not
-        return best - doubt[..., None] * (best - centre)
+        return best - doubt[..., None] * (best - centre), doubt
 
     def __call__(self, frames: Sequence[np.ndarray], sigma255: float) -> list[np.ndarray]:
+        return self.align(frames, sigma255)[0]
+
+    def align(self, frames: Sequence[np.ndarray], sigma255: float) -> tuple[list[np.ndarray], np.ndarray]:
+        """The aligned window, and per pixel how many neighbours it really has (0..len-1, float32 H x W).
+
+        Why the count: where it is low the window holds little besides the centre frame (new content, occlusions,
+        clip ends), so a temporal model there is only as good as its spatial part; the engine's spatial partner
+        (Enhancer ``spatial``) takes a larger share there.
+        """
         mid = len(frames) // 2
         centre = frames[mid]
-        todo = [i for i, f in enumerate(frames) if i != mid and f is not centre]
+        # a neighbour that is the centre (or a frame already listed: edge-replicated windows) adds nothing
+        todo, seen = [], {id(centre)}
+        for i, f in enumerate(frames):
+            if id(f) not in seen:
+                todo.append(i)
+                seen.add(id(f))
         out = list(frames)
+        support = np.zeros(centre.shape[:2], np.float32)
         if len(todo) > 1 and centre.size >= 1 << 16:  # big frames: OpenCV releases the GIL, so threads overlap
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vdiff-align")
-            for i, warped in zip(todo, self._pool.map(lambda i: self.warp(centre, frames[i], sigma255), todo)):
-                out[i] = warped
+            done = self._pool.map(lambda i: self.warp_with_doubt(centre, frames[i], sigma255), todo)
         else:
-            for i in todo:
-                out[i] = self.warp(centre, frames[i], sigma255)
-        return out
+            done = (self.warp_with_doubt(centre, frames[i], sigma255) for i in todo)
+        for i, (warped, doubt) in zip(todo, done):
+            out[i] = warped
+            support += 1.0 - doubt
+        for i, f in enumerate(frames):  # the copies of a replicated frame get its warp
+            if i != mid and f is not centre and i not in todo:
+                out[i] = out[next(j for j in todo if frames[j] is f)]
+        return out, support

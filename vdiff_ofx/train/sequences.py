@@ -186,19 +186,24 @@ def training_content(data_dir: Path, seed: int, n_leaves: int = 60, leaves_size:
 
 
 def heldout_synthetic(frames: int = 24, size: tuple[int, int] = (384, 256), seed: int = 20240,
-                      static_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                      static_only: bool = False, background: np.ndarray | None = None,
+                      texture: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Held-out evaluation sequence: a static background (held-out astronaut photo, else unseen dead leaves)
     with a textured disc (held-out coffee photo) moving across it (6 px/frame, bobbing, spinning); no object when static_only.
+    ``background`` / ``texture``: other images for the same motion (tuning on training content).
 
     Returns (F x H x W x 3 float32 clean frames, F x H x W bool mask of the moving object, dilated by 4 px).
     """
     w, h = size
     rng = np.random.default_rng(seed)
-    try:
-        imgs = data.skimage_images(data.HELDOUT_SKIMAGE)
-        bg_src, obj_src = imgs["astronaut"], imgs["coffee"]
-    except ImportError:
-        bg_src, obj_src = data.dead_leaves(512, rng), data.dead_leaves(256, rng)
+    if background is not None and texture is not None:
+        bg_src, obj_src = background, texture
+    else:
+        try:
+            imgs = data.skimage_images(data.HELDOUT_SKIMAGE)
+            bg_src, obj_src = imgs["astronaut"], imgs["coffee"]
+        except ImportError:
+            bg_src, obj_src = data.dead_leaves(512, rng), data.dead_leaves(256, rng)
     bg = cv2.resize(bg_src, (w, h), interpolation=cv2.INTER_AREA)
     r = min(w, h) // 5
     tex = cv2.resize(obj_src, (2 * r, 2 * r), interpolation=cv2.INTER_AREA)

@@ -192,7 +192,13 @@ def run_benchmark(data_dir: Path | None, temporal_model: Path | str | None = Non
         if name in registry():
             methods[f"{name} (single-frame)"] = Enhancer(get_model(name), backend)
     spec = temporal_spec(Path(temporal_model), frames, size_multiple, align) if temporal_model else get_model("denoise-temporal")
-    methods[f"denoise-temporal T={spec.temporal_window}"] = Enhancer(spec, backend)
+    temporal = Enhancer(spec, backend)
+    if temporal.spatial_spec is not None:  # the shipped blend, and the temporal network alone
+        methods[f"denoise-temporal T={spec.temporal_window} alone"] = Enhancer(spec, backend, spatial="none")
+        methods[f"denoise-temporal T={spec.temporal_window} + {temporal.spatial_spec.name} "
+                f"(share {temporal.temporal_share:g})"] = temporal
+    else:
+        methods[f"denoise-temporal T={spec.temporal_window}"] = temporal
     seqs = load_sequences(data_dir, seq_frames)
     t = time.time()
     evaluate(seqs, methods, sigmas, nlm, log)
