@@ -130,9 +130,10 @@ def cmd_models(args: argparse.Namespace) -> int:
                            "strength": bool(s.strength), "description": s.description, "status": st}
                           for s, st in rows], indent=2))
     else:
-        print(f"{'name':<18} {'task':<9} {'scale':>5} {'window':>6}  {'source':<8} description")
+        nw = max([18] + [len(s.name) for s, _ in rows])
+        print(f"{'name':<{nw}} {'task':<9} {'scale':>5} {'window':>6}  {'source':<8} description")
         for s, st in rows:
-            print(f"{s.name:<18} {s.task:<9} {s.scale:>5} {s.temporal_window:>6}  {s.source:<8} {s.description}"
+            print(f"{s.name:<{nw}} {s.task:<9} {s.scale:>5} {s.temporal_window:>6}  {s.source:<8} {s.description}"
                   + (f"  [{st}]" if st else ""))
     return 1 if failed else 0
 
