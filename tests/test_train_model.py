@@ -165,6 +165,33 @@ def test_context_branch_fine_tune_starts_from_the_flat_net(tmp_path):
         load_onnx_weights(FFDNetLite(2, 8, 3), tmp_path / "flat.onnx")
 
 
+def test_deblock_context_branch_starts_from_the_flat_deblocker(tmp_path):
+    """The same branch on the strength-less deblocker (`train.deblock --context`), exported at its size multiple;
+    with --grow as well, both the branch and the new blocks are the fresh modules."""
+    torch = pytest.importorskip("torch")
+    from vdiff_ofx.train.export import load_onnx_weights
+    from vdiff_ofx.train.restore_nets import DeblockNet, export_onnx, grow, parity_check
+
+    torch.manual_seed(3)
+    flat = DeblockNet(2, 8, 2).eval()
+    with torch.no_grad():
+        flat.tail.weight.normal_(0, 0.05)  # a trained tail (a fresh one is zero: the identity)
+    export_onnx(flat, tmp_path / "flat.onnx")
+    ctx = DeblockNet(2, 8, 2, context=1).eval()
+    assert ctx.size_multiple == 8 and flat.size_multiple == 2
+    assert load_onnx_weights(ctx, tmp_path / "flat.onnx") == len(flat.state_dict())
+    x = torch.rand(1, 3, 40, 56)
+    with torch.no_grad():
+        assert torch.equal(ctx(x), flat(x)) and not torch.equal(flat(x), x)
+        ctx.ctx_up.bias.fill_(0.01)
+        assert not torch.equal(ctx(x), flat(x))
+    export_onnx(ctx, tmp_path / "ctx.onnx")
+    assert parity_check(ctx, tmp_path / "ctx.onnx") < 1e-4
+    deeper = DeblockNet(2, 8, 4, context=1)
+    grow(deeper, 2)
+    assert deeper.fresh_modules == ("ctx_down.", "ctx.", "ctx_up.", "body.2.", "body.3.")
+
+
 def _fake_wallpapers(root: Path) -> None:
     """The plasma-workspace-wallpapers layout with two real JPEG sizes per name (the larger one must be used)."""
     import cv2

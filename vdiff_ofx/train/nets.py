@@ -27,6 +27,31 @@ class ResBlock(nn.Module):
         return x + self.b(self.act(self.a(x)))
 
 
+def add_context(net: nn.Module, width: int, blocks: int, context: int) -> None:
+    """Give `net` (with a `body` of residual blocks) the optional 1/4-resolution context branch (see FFDNetLite).
+
+    Its last layer starts at zero and its modules are listed in `net.fresh_modules`, so a trained net fine-tuned
+    with the branch (`--init`) starts from exactly its own output."""
+    net.context_at = blocks // 2 if context else -1
+    net.fresh_modules = ("ctx_down.", "ctx.", "ctx_up.") if context else ()
+    if context:
+        net.ctx_down = nn.Conv2d(width, width, 4, stride=4)
+        net.ctx = nn.Sequential(*[ResBlock(width) for _ in range(context)])
+        net.ctx_up = nn.ConvTranspose2d(width, width, 4, stride=4)
+        nn.init.zeros_(net.ctx_up.weight)
+        nn.init.zeros_(net.ctx_up.bias)
+
+
+def run_body(net: nn.Module, h: torch.Tensor) -> torch.Tensor:
+    """`net.body` on `h`, with the context branch (if any) added half-way through."""
+    b = h
+    for i, block in enumerate(net.body):
+        if i == net.context_at:
+            b = b + net.ctx_up(net.ctx(net.ctx_down(b)))
+        b = block(b)
+    return b
+
+
 class FFDNetLite(nn.Module):
     """x, sigma (N x 1 x 1 x 1, sigma/255) -> denoised x. H, W must be multiples of `down` (`4 * down` with context).
 
@@ -45,14 +70,7 @@ class FFDNetLite(nn.Module):
         self.head = nn.Conv2d(c + 1, width, 3, padding=1)
         self.body = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
         self.tail = nn.Conv2d(width, c, 3, padding=1)
-        self.context_at = blocks // 2 if context else -1
-        self.fresh_modules = ("ctx_down.", "ctx.", "ctx_up.") if context else ()
-        if context:
-            self.ctx_down = nn.Conv2d(width, width, 4, stride=4)
-            self.ctx = nn.Sequential(*[ResBlock(width) for _ in range(context)])
-            self.ctx_up = nn.ConvTranspose2d(width, width, 4, stride=4)
-            nn.init.zeros_(self.ctx_up.weight)
-            nn.init.zeros_(self.ctx_up.bias)
+        add_context(self, width, blocks, context)
 
     @property
     def size_multiple(self) -> int:
@@ -62,12 +80,7 @@ class FFDNetLite(nn.Module):
         y = self.unshuffle(x)
         level = sigma.expand(-1, 1, y.shape[2], y.shape[3])
         h = self.head(torch.cat([y, level], dim=1))
-        b = h
-        for i, block in enumerate(self.body):
-            if i == self.context_at:
-                b = b + self.ctx_up(self.ctx(self.ctx_down(b)))
-            b = block(b)
-        out = self.shuffle(self.tail(b + h))
+        out = self.shuffle(self.tail(run_body(self, h) + h))
         return out.clamp(0.0, 1.0) if self.clamp else out
 
 

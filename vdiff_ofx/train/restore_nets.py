@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vdiff_ofx.train.nets import ResBlock, param_count  # noqa: F401  (param_count re-exported)
+from vdiff_ofx.train.nets import ResBlock, add_context, param_count, run_body  # noqa: F401  (param_count re-exported)
 
 OPSET = 17
 
@@ -40,13 +40,13 @@ def grow(net: nn.Module, new_blocks: int) -> None:
     for block in list(net.body)[first:]:
         nn.init.zeros_(block.b.weight)
         nn.init.zeros_(block.b.bias)
-    net.fresh_modules = tuple(f"body.{i}." for i in range(first, len(net.body)))
+    net.fresh_modules = tuple(getattr(net, "fresh_modules", ())) + tuple(f"body.{i}." for i in range(first, len(net.body)))
 
 
 class DeblockNet(nn.Module):
     """x -> x + shuffle(tail(body(head(unshuffle(x))))). H, W multiples of `down`."""
 
-    def __init__(self, down: int = 2, width: int = 32, blocks: int = 4, clamp: bool = False):
+    def __init__(self, down: int = 2, width: int = 32, blocks: int = 4, clamp: bool = False, context: int = 0):
         super().__init__()
         self.down, self.scale, self.clamp = down, 1, clamp
         c = 3 * down * down
@@ -56,10 +56,15 @@ class DeblockNet(nn.Module):
         self.tail = nn.Conv2d(width, c, 3, padding=1)
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
+        add_context(self, width, blocks, context)  # `context` > 0: sees smooth areas (banding) far wider
+
+    @property
+    def size_multiple(self) -> int:
+        return self.down * (4 if self.context_at >= 0 else 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(self.unshuffle(x))
-        out = x + self.shuffle(self.tail(self.body(h) + h))
+        out = x + self.shuffle(self.tail(run_body(self, h) + h))
         return out.clamp(0.0, 1.0) if self.clamp else out
 
 
@@ -118,7 +123,7 @@ def export_onnx(net: nn.Module, path: str | Path) -> None:
     """Write a strength-less image net (clamped, eval) with input "input", output "output", dynamic N/H/W."""
     model = copy.deepcopy(net).eval()
     model.clamp = True
-    m = max(model.down, 1)
+    m = getattr(model, "size_multiple", max(model.down, 1))
     dummy = torch.rand(1, 3, 16 * m, 24 * m)
     axes = {"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H2", 3: "W2"}}
     with torch.no_grad():
@@ -134,7 +139,7 @@ def parity_check(net: nn.Module, path: str | Path, tol: float = 1e-4) -> float:
     model.clamp = True
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     g = torch.Generator().manual_seed(123)
-    worst, m = 0.0, max(model.down, 1)
+    worst, m = 0.0, getattr(model, "size_multiple", max(model.down, 1))
     for n, h, w in ((1, 17 * m, 31 * m), (2, 9 * m, 13 * m)):
         x = torch.rand((n, 3, h, w), generator=g)
         with torch.no_grad():
