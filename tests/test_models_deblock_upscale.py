@@ -90,6 +90,41 @@ def test_upscale_beats_bicubic():
     assert gain > 1.0, gain
 
 
+def test_matlab_downscale_is_imresize_half():
+    """The SR literature's LR: MATLAB imresize(x, 0.5) -- its published 8 taps, symmetric borders, linear ramps kept."""
+    taps = [-0.01171875, -0.03515625, 0.11328125, 0.43359375]
+    assert np.allclose(quality._MATLAB_TAPS, taps + taps[::-1])
+    ramp = np.tile((np.arange(40, dtype=np.float32) * 0.01 + 0.1)[None, :, None], (6, 1, 3))
+    half = quality.downscale2x(ramp, "matlab")
+    assert half.shape == (3, 20, 3) and half.dtype == np.float32
+    centres = (2 * np.arange(20) + 0.5) * 0.01 + 0.1  # output i sits on input 2i + 0.5
+    assert np.abs(half[0, 2:-2, 0] - centres[2:-2]).max() < 1e-6
+    # a bright column at the left edge: mirrored (its own copy weighs in), not zero-padded
+    img = np.zeros((4, 8, 1), np.float32)
+    img[:, 0] = 1.0
+    assert np.isclose(quality.downscale2x(img, "matlab")[0, 0, 0], taps[3] + taps[2])
+    for how in ("area", "cubic"):  # the cv2 ones are cv2.resize
+        flag = cv2.INTER_AREA if how == "area" else cv2.INTER_CUBIC
+        assert np.array_equal(quality.downscale2x(ramp, how), cv2.resize(ramp, (20, 3), interpolation=flag))
+
+
+def test_upscale_pairs_mix_downscales_and_check_the_shares():
+    pytest.importorskip("torch")
+    from vdiff_ofx.train.upscale import SRPairs
+
+    rng = np.random.default_rng(1)
+    src = {"leaves": [data.dead_leaves(64, rng, n_disks=800)]}
+    lr, hr = SRPairs(src, 12, seed=1, p_area=0.0, p_matlab=1.0).batch(10)
+
+    def made_by(how: str) -> int:
+        u8 = [np.round(np.clip(quality.downscale2x(b.transpose(1, 2, 0), how), 0, 1) * 255) / 255 for b in hr]
+        return sum(np.allclose(a.transpose(1, 2, 0), r, atol=1e-6) for a, r in zip(lr, u8))
+
+    assert made_by("matlab") >= 7 and made_by("area") == 0  # all but the few blurred first (P_BLUR)
+    with pytest.raises(ValueError, match="p-matlab"):
+        SRPairs(src, 12, seed=1, p_area=0.8, p_matlab=0.3)
+
+
 def test_codec_round_trip_keeps_the_mean_level():
     """The training/held-out codec round trip converts RGB<->YUV like the engine: lossless x264 (crf 0) gives back
     the same mean level. swscale's default rgb24<->yuv420p path darkened by ~1.2/255, and deblock v3 learned to

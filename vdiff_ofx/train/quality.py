@@ -8,8 +8,8 @@ Deblock: each condition in compress.HELDOUT_CONDITIONS degrades the held-out set
 encoder; baselines are the degraded input, cv2.bilateralFilter and a light fastNlMeans, each given
 its best setting of a small grid per condition (oracle tuning: fair to the baselines). RGB PSNR/SSIM.
 
-Upscale: HR held-out images are downscaled 2x with cv2 INTER_AREA and INTER_CUBIC; bicubic, Lanczos4
-and the model upscale them back. SR convention: PSNR/SSIM on BT.601 luma (Y = 16 + 65.481 R + 128.553 G
+Upscale: HR held-out images are downscaled 2x with cv2 INTER_AREA, cv2 INTER_CUBIC and MATLAB's antialiased
+imresize bicubic (the SR literature's protocol); bicubic, Lanczos4 and the model upscale them back. SR convention: PSNR/SSIM on BT.601 luma (Y = 16 + 65.481 R + 128.553 G
 + 24.966 B on 0..1 RGB), outputs rounded to 8 bits, 2-pixel border cropped.
 """
 from __future__ import annotations
@@ -143,20 +143,52 @@ def sr_score(ref: np.ndarray, out: np.ndarray, border: int = 2) -> tuple[float, 
     return psnr(ya, yb), ssim(ya, yb)
 
 
-SR_DOWNSCALES = {"area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}
+# How the held-out LR images are made. "matlab" is the super-resolution literature's protocol (MATLAB's
+# imresize(hr, 0.5): bicubic a=-0.5 widened 2x as an antialiasing filter), "area" cv2's box average, "cubic" cv2's
+# plain bicubic sampling, which aliases (a cheap resize in an NLE or a camera's line skipping).
+SR_DOWNSCALES = ("area", "cubic", "matlab")
+_CV2_DOWN = {"area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}
+
+
+def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
+    x = np.abs(x)
+    near = (a + 2) * x**3 - (a + 3) * x**2 + 1
+    far = a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a
+    return np.where(x <= 1, near, np.where(x < 2, far, 0.0))
+
+
+# MATLAB's 8 taps for a 2x antialiased bicubic downscale: output i is centred on input 2i + 0.5
+_MATLAB_TAPS = _keys_cubic((np.arange(-3, 5) - 0.5) / 2.0)
+_MATLAB_TAPS = _MATLAB_TAPS / _MATLAB_TAPS.sum()
+
+
+def _matlab_half(img: np.ndarray, axis: int) -> np.ndarray:
+    n = img.shape[axis]
+    idx = 2 * np.arange(n // 2)[:, None] + np.arange(-3, 5)[None, :]
+    idx = np.where(idx < 0, -idx - 1, np.where(idx >= n, 2 * n - 1 - idx, idx))  # symmetric borders, as MATLAB
+    x = np.moveaxis(img, axis, 0)
+    return np.moveaxis(np.einsum("k,mk...->m...", _MATLAB_TAPS, x[idx]), 0, axis)
+
+
+def downscale2x(img: np.ndarray, how: str) -> np.ndarray:
+    """H x W x C float image (even H, W) -> H/2 x W/2, by one of SR_DOWNSCALES."""
+    h, w = img.shape[:2]
+    if how == "matlab":
+        return _matlab_half(_matlab_half(img.astype(np.float64), 0), 1).astype(np.float32)
+    return cv2.resize(img, (w // 2, h // 2), interpolation=_CV2_DOWN[how])
 
 
 def sr_pairs(images: dict[str, np.ndarray], how: str) -> tuple[dict, dict]:
-    """HR (cropped to even size) and its 2x cv2 downscale."""
+    """HR (cropped to even size) and its 2x downscale (`how`: one of SR_DOWNSCALES)."""
     hr, lr = {}, {}
     for k, im in images.items():
         h, w = im.shape[:2]
         hr[k] = np.ascontiguousarray(im[: h - h % 2, : w - w % 2])
-        lr[k] = cv2.resize(hr[k], (w // 2, h // 2), interpolation=SR_DOWNSCALES[how])
+        lr[k] = downscale2x(hr[k], how)
     return hr, lr
 
 
-def evaluate_upscale(model, images: dict, downscales=tuple(SR_DOWNSCALES)) -> list[Result]:
+def evaluate_upscale(model, images: dict, downscales=SR_DOWNSCALES) -> list[Result]:
     """bicubic / lanczos4 / model on each downscale (PSNR-Y, SSIM-Y; ms per output megapixel)."""
     res: list[Result] = []
     for how in downscales:
