@@ -32,7 +32,7 @@ def training_sequences(data_dir: Path) -> list[temporal_eval.Sequence]:
 
 
 def main() -> int:
-    from vdiff_ofx.engine.enhancer import Enhancer
+    from vdiff_ofx.engine.enhancer import Enhancer, temporal_weight
     from vdiff_ofx.engine.providers import Backend
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,7 +57,7 @@ def main() -> int:
                 support.append(temporal.aligner.align(win, float(sigma))[1])
             rows = {f"{spatial.spec.name} alone": s_out, "denoise-temporal alone": t_out}
             for k in args.shares:
-                rows[f"blend, share {k:g}"] = [s + np.clip(u * (k / n), 0, 1)[..., None] * (t - s)
+                rows[f"blend, share {k:g}"] = [s + temporal_weight(u, k, n)[..., None] * (t - s)
                                                for t, s, u in zip(t_out, s_out, support)]
             for name, out in rows.items():
                 r = temporal_eval.score(seq, out)

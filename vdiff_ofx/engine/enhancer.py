@@ -41,6 +41,11 @@ TTA_MODES = (1, 2, 4, 8)
 DEFAULT_TEMPORAL_SHARE = 1.0
 
 
+def temporal_weight(support: np.ndarray, share: float, neighbours: int) -> np.ndarray:
+    """w of the blend above, per pixel, from the aligner's support map (0..neighbours)."""
+    return np.clip(support * (share / max(neighbours, 1)), 0.0, 1.0)
+
+
 def _flip(x: np.ndarray, t: int) -> np.ndarray:
     """View ``t`` of an NCHW batch: bit 0 flips W, bit 1 flips H, bit 2 swaps H and W (applied last)."""
     if t & 1:
@@ -140,7 +145,7 @@ class Enhancer:
 
         Only the bounding box of the pixels where the spatial model counts (plus its tile overlap) is run through it.
         """
-        weight = np.clip(support * (self.temporal_share / max(self.window - 1, 1)), 0.0, 1.0)
+        weight = temporal_weight(support, self.temporal_share, self.window - 1)
         ys, xs = np.nonzero(weight < 0.999)
         if len(ys) == 0:
             return out

@@ -130,11 +130,10 @@ class FlowAligner:
         mid = len(frames) // 2
         centre = frames[mid]
         # a neighbour that is the centre (or a frame already listed: edge-replicated windows) adds nothing
-        todo, seen = [], {id(centre)}
+        first: dict[int, int] = {id(centre): mid}
         for i, f in enumerate(frames):
-            if id(f) not in seen:
-                todo.append(i)
-                seen.add(id(f))
+            first.setdefault(id(f), i)
+        todo = [i for i in first.values() if i != mid]
         out = list(frames)
         support = np.zeros(centre.shape[:2], np.float32)
         if len(todo) > 1 and centre.size >= 1 << 16:  # big frames: OpenCV releases the GIL, so threads overlap
@@ -146,7 +145,6 @@ class FlowAligner:
         for i, (warped, doubt) in zip(todo, done):
             out[i] = warped
             support += 1.0 - doubt
-        for i, f in enumerate(frames):  # the copies of a replicated frame get its warp
-            if i != mid and f is not centre and i not in todo:
-                out[i] = out[next(j for j in todo if frames[j] is f)]
+        for i, f in enumerate(frames):  # the copies of a replicated frame get its warp (the centre's stay the centre)
+            out[i] = out[first[id(f)]]
         return out, support

@@ -43,8 +43,8 @@ PHOTOS_HELP = (
 # texture than the plasma set holds. Optional, and a group of its own so that only the trainers that ask use it.
 NATURE_SUBDIR = Path("backgrounds") / "mate" / "nature"
 NATURE_HELP = (
-    f"folder holding {NATURE_SUBDIR}/*.jpg (Debian's mate-backgrounds). Default: the --photos-dir folder, "
-    f"${PHOTOS_ENV}, else /usr/share. Without a package install: `apt-get download mate-backgrounds && dpkg-deb -x "
+    f"folder holding {NATURE_SUBDIR}/*.jpg (Debian's mate-backgrounds; /usr/share where it is installed). "
+    "Without a package install: `apt-get download mate-backgrounds && dpkg-deb -x "
     "mate-backgrounds_*.deb root` and pass root/usr/share."
 )
 DATA_DIR_HELP = (
@@ -122,41 +122,51 @@ def wallpaper_photos(root: Path | None, names: tuple[str, ...]) -> dict[str, np.
     for name in names:
         files = sorted((root / "wallpapers" / name / "contents" / "images").glob("*x*.*"),
                        key=lambda f: int(f.stem.split("x")[0]) * int(f.stem.split("x")[1]))
-        bgr = cv2.imread(str(files[-1]), cv2.IMREAD_COLOR) if files else None
-        if bgr is None:
+        img = _photo(files[-1]) if files else None
+        if img is None:
             raise FileNotFoundError(f"no readable image for wallpaper {name} under {root}; " + PHOTOS_HELP)
-        h, w = bgr.shape[:2]
-        f = WALLPAPER_SIDE / max(h, w)
-        small = cv2.resize(bgr, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
-        out[name] = to_rgb_float(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+        out[name] = img
     return out
+
+
+def _photo(path: Path) -> np.ndarray | None:
+    """A photo file as RGB float, area-downscaled to a WALLPAPER_SIDE long side; None if unreadable."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        return None
+    h, w = bgr.shape[:2]
+    f = WALLPAPER_SIDE / max(h, w)
+    small = cv2.resize(bgr, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    return to_rgb_float(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
 
 
 def find_nature_root(*roots: str | os.PathLike | None) -> Path | None:
     """The first of `roots`, $VDIFF_TRAIN_PHOTOS, /usr/share holding mate-backgrounds' nature photos, or None."""
     for c in [*roots, os.environ.get(PHOTOS_ENV), "/usr/share"]:
-        if c and any((Path(c) / NATURE_SUBDIR).glob("*.jpg")):
+        if c and nature_files(Path(c)):
             return Path(c)
     return None
+
+
+def nature_files(root: Path | None) -> list[Path]:
+    """mate-backgrounds' nature photos under `root`, sorted by name (none without a root)."""
+    return sorted((root / NATURE_SUBDIR).glob("*.jpg")) if root is not None else []
 
 
 def nature_photos(root: Path | None) -> dict[str, np.ndarray]:
     """Every mate-backgrounds nature photo (sorted by name), area-downscaled to a WALLPAPER_SIDE long side."""
     out: dict[str, np.ndarray] = {}
-    for f in sorted((root / NATURE_SUBDIR).glob("*.jpg")) if root is not None else []:
-        bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if bgr is None:
+    for f in nature_files(root):
+        img = _photo(f)
+        if img is None:
             raise FileNotFoundError(f"unreadable photo {f}; " + NATURE_HELP)
-        h, w = bgr.shape[:2]
-        k = WALLPAPER_SIDE / max(h, w)
-        small = cv2.resize(bgr, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
-        out[f.stem] = to_rgb_float(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+        out[f.stem] = img
     return out
 
 
 def nature_note(root: Path | None) -> str:
     """One recipe line naming the nature photos used, or saying there were none."""
-    names = list(nature_photos(root)) if root is not None else []
+    names = [f.stem for f in nature_files(root)]
     if not names:
         return "mate-backgrounds nature photos: not used."
     return (f"Debian mate-backgrounds nature photos {', '.join(names)} (area-downscaled to a {WALLPAPER_SIDE}-pixel "

@@ -22,7 +22,7 @@ import torch
 from vdiff_ofx.train import data, evaluate
 from vdiff_ofx.train.degrade import SIGMA_MAX, add_noise
 from vdiff_ofx.train.export import init_from, init_note, ship
-from vdiff_ofx.train.nets import DenoiseUNet, FFDNetLite, param_count
+from vdiff_ofx.train.nets import DenoiseUNet, FFDNetLite, context_note, param_count
 
 SOURCE_WEIGHTS = {"photos": 0.4, "frames": 0.3, "leaves": 0.3, "wallpapers": 0.5}
 
@@ -123,10 +123,7 @@ def architecture(args: argparse.Namespace) -> str:
     return (f"FFDNet-lite — PixelUnshuffle({args.down}) → concat noise-level map (sigma/255, broadcast in-graph)\n"
             f"  → conv3x3 → {args.blocks} residual blocks (conv3x3-ReLU-conv3x3, {args.width} ch) + long skip → conv3x3 → "
             f"PixelShuffle({args.down});\n  predicts the clean image (FFDNet-style), clamped to 0..1. "
-            f"{2 + 2 * args.blocks} convs in all."
-            + (f"\n  Context branch after block {args.blocks // 2}: strided 4x4 conv to 1/{4 * args.down} resolution → "
-               f"{args.context} residual blocks → 4x4 transposed conv (zero-initialised), added to the body features."
-               if args.context else ""))
+            f"{2 + 2 * args.blocks} convs in all." + context_note(args.blocks, args.down, args.context))
 
 
 def write_recipe(args: argparse.Namespace, net: FFDNetLite, sha: str, train_s: float, parity: float,

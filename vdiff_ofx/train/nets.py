@@ -42,6 +42,14 @@ def add_context(net: nn.Module, width: int, blocks: int, context: int) -> None:
         nn.init.zeros_(net.ctx_up.bias)
 
 
+def context_note(blocks: int, down: int, context: int) -> str:
+    """The recipe's line for the branch add_context builds ("" without one)."""
+    if not context:
+        return ""
+    return (f"\n  Context branch after block {blocks // 2}: strided 4x4 conv to 1/{4 * down} resolution → {context} "
+            "residual blocks → 4x4 transposed conv (zero-initialised), added to the body features.")
+
+
 def run_body(net: nn.Module, h: torch.Tensor) -> torch.Tensor:
     """`net.body` on `h`, with the context branch (if any) added half-way through."""
     b = h
