@@ -192,6 +192,56 @@ def test_deblock_context_branch_starts_from_the_flat_deblocker(tmp_path):
     assert deeper.fresh_modules == ("ctx_down.", "ctx.", "ctx_up.", "body.2.", "body.3.")
 
 
+def test_range_smooth_stops_at_edges_and_smooths_small_steps():
+    """The deblocker's fixed guide features: zero on flat areas, a 6-bit step (4 code values) smoothed by the
+    wider thresholds and barely by the 2-code one, a 0.5 edge left alone by all three; the widest equals a
+    Gaussian-weighted 3x3 mean away from edges."""
+    torch = pytest.importorskip("torch")
+    from vdiff_ofx.train.restore_nets import RangeSmooth
+
+    rs = RangeSmooth()
+    assert rs.channels == 9
+    flat = torch.full((1, 3, 8, 8), 0.3)
+    assert float(rs(flat).abs().max()) < 1e-6
+    step = torch.zeros(1, 3, 8, 8)
+    step[..., 4:] = 4 / 255
+    f = rs(step)[0, :, 3, 3]  # left of the step: the three thresholds' corrections, 3 channels each
+    assert float(f[0]) < 0.25 / 255 and float(f[3]) > 0.8 / 255 and float(f[6]) > float(f[3])
+    edge = torch.zeros(1, 3, 8, 8)
+    edge[..., 4:] = 0.5
+    assert float(rs(edge).abs().max()) < 1e-4
+    x = torch.rand(1, 3, 6, 6) * 0.01
+    g = torch.tensor([[np.exp(-1), np.exp(-0.5), np.exp(-1)], [np.exp(-0.5), 1.0, np.exp(-0.5)],
+                      [np.exp(-1), np.exp(-0.5), np.exp(-1)]], dtype=torch.float32)
+    mean = torch.nn.functional.conv2d(x, (g / g.sum()).expand(3, 1, 3, 3), groups=3)
+    wide = RangeSmooth(thresholds=(10.0,))(x)[:, :, 1:-1, 1:-1] + x[:, :, 1:-1, 1:-1]
+    assert torch.allclose(wide, mean, atol=1e-6)
+
+
+def test_guided_deblocker_starts_from_the_plain_one(tmp_path):
+    """`train.deblock --guide --init FILE`: the guide head is the fresh module and starts at zero, so the guided
+    net reproduces the plain file's output; exported, onnxruntime matches torch."""
+    torch = pytest.importorskip("torch")
+    from vdiff_ofx.train.export import load_onnx_weights
+    from vdiff_ofx.train.restore_nets import DeblockNet, export_onnx, parity_check
+
+    torch.manual_seed(4)
+    plain = DeblockNet(2, 8, 2).eval()
+    with torch.no_grad():
+        plain.tail.weight.normal_(0, 0.05)
+    export_onnx(plain, tmp_path / "plain.onnx")
+    guided = DeblockNet(2, 8, 2, guide=True).eval()
+    assert guided.fresh_modules == ("guide_head.",) and guided.size_multiple == 2
+    assert load_onnx_weights(guided, tmp_path / "plain.onnx") == len(plain.state_dict())
+    x = torch.rand(1, 3, 30, 42)
+    with torch.no_grad():
+        assert torch.equal(guided(x), plain(x))
+        guided.guide_head.weight.normal_(0, 0.05)
+        assert not torch.equal(guided(x), plain(x))
+    export_onnx(guided, tmp_path / "guided.onnx")
+    assert parity_check(guided, tmp_path / "guided.onnx") < 1e-4
+
+
 def _fake_wallpapers(root: Path) -> None:
     """The plasma-workspace-wallpapers layout with two real JPEG sizes per name (the larger one must be used)."""
     import cv2

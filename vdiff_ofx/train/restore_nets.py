@@ -43,10 +43,46 @@ def grow(net: nn.Module, new_blocks: int) -> None:
     net.fresh_modules = tuple(getattr(net, "fresh_modules", ())) + tuple(f"body.{i}." for i in range(first, len(net.body)))
 
 
-class DeblockNet(nn.Module):
-    """x -> x + shuffle(tail(body(head(unshuffle(x))))). H, W multiples of `down`."""
+class RangeSmooth(nn.Module):
+    """Fixed 3x3 edge-stopping smoothers (bilateral-style, one per range threshold) minus the input; no weights.
 
-    def __init__(self, down: int = 2, width: int = 32, blocks: int = 4, clamp: bool = False, context: int = 0):
+    Why: banding is steps of a few code values between plateaus. Whether a pixel's neighbours differ by
+    1/255 (clean 8-bit), 4/255 (6-bit steps) or far more (texture) is what says "smooth here", and a ReLU net
+    sees those tiny differences poorly (an 81k net never learnt what a 5-px bilateral filter gains on
+    banding, models/deblock.md). Each output channel group is S_t(x) - x: zero on flat areas, the
+    correction an edge-stopping filter at threshold t would make elsewhere. Exported as plain ONNX ops.
+    """
+
+    def __init__(self, thresholds: tuple[float, ...] = (2 / 255, 6 / 255, 16 / 255), sigma_space: float = 1.0):
+        super().__init__()
+        self.thresholds = tuple(float(t) for t in thresholds)
+        self.offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+        self.space = [float(np.exp(-(dy * dy + dx * dx) / (2 * sigma_space**2))) for dy, dx in self.offsets]
+
+    @property
+    def channels(self) -> int:
+        return 3 * len(self.thresholds)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2], x.shape[3]
+        xp = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        nums = [x for _ in self.thresholds]
+        dens = [1.0 for _ in self.thresholds]
+        for (dy, dx), g in zip(self.offsets, self.space):
+            n = xp[:, :, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+            d2 = ((n - x) ** 2).mean(dim=1, keepdim=True)
+            for k, t in enumerate(self.thresholds):
+                wk = torch.exp(d2 * (-0.5 / (t * t))) * g
+                nums[k] = nums[k] + wk * n
+                dens[k] = dens[k] + wk
+        return torch.cat([num / den - x for num, den in zip(nums, dens)], dim=1)
+
+
+class DeblockNet(nn.Module):
+    """x -> x + shuffle(tail(body(head(unshuffle(x)) [+ guide_head(unshuffle(RangeSmooth(x)))]))). H, W multiples of `down`."""
+
+    def __init__(self, down: int = 2, width: int = 32, blocks: int = 4, clamp: bool = False, context: int = 0,
+                 guide: bool = False):
         super().__init__()
         self.down, self.scale, self.clamp = down, 1, clamp
         c = 3 * down * down
@@ -57,6 +93,12 @@ class DeblockNet(nn.Module):
         nn.init.zeros_(self.tail.weight)
         nn.init.zeros_(self.tail.bias)
         add_context(self, width, blocks, context)  # `context` > 0: sees smooth areas (banding) far wider
+        self.guide = RangeSmooth() if guide else None
+        if guide:  # zero-initialised, so a trained net fine-tuned with it (`--init`) starts from its own output
+            self.guide_head = nn.Conv2d(self.guide.channels * down * down, width, 3, padding=1)
+            nn.init.zeros_(self.guide_head.weight)
+            nn.init.zeros_(self.guide_head.bias)
+            self.fresh_modules = tuple(self.fresh_modules) + ("guide_head.",)
 
     @property
     def size_multiple(self) -> int:
@@ -64,6 +106,8 @@ class DeblockNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(self.unshuffle(x))
+        if self.guide is not None:
+            h = h + self.guide_head(self.unshuffle(self.guide(x)))
         out = x + self.shuffle(self.tail(run_body(self, h) + h))
         return out.clamp(0.0, 1.0) if self.clamp else out
 
