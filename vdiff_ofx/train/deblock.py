@@ -37,10 +37,9 @@ NOTES = """
 
 ## With `--tta 8` (same weights, 8 flipped/transposed views averaged)
 
-`python benchmarks/bench_models_quality.py --only deblock --tta 8`: JPEG q10/q25/q50 28.87/32.52/34.48 dB (one view
-28.82/32.41/34.31), H.264 crf35/crf42 28.91/25.90 (28.88/25.89), H.265 crf40 28.11 (28.09), band 6bit 47.54 (47.10);
-mean over conditions 32.33 dB (one view 32.22). Margins over the best baseline with 8 views: +0.31/+0.60/+0.30 dB on
-JPEG, +0.20/+0.09/+0.11 on video; band 6bit 2.1 dB below the bilateral filter. 8x the time (~0.13 fps at 1080p).
+Measured on v7 (`deblock-fast`, `bench_models_quality.py --only deblock --deblocker deblock-fast --tta 8`): JPEG
+q10/q25/q50 28.87/32.52/34.48 dB (one view 28.82/32.41/34.31), H.264 crf35/crf42 28.91/25.90 (28.88/25.89), H.265
+crf40 28.11 (28.09), band 6bit 47.54 (47.10); 8x the time. Not yet measured on v8.
 
 ## Design notes and history
 
@@ -50,7 +49,7 @@ JPEG, +0.20/+0.09/+0.11 on video; band 6bit 2.1 dB below the bilateral filter. 8
   held-out photos +0.28 vs +0.15 dB), and runs at the denoiser's cost.
 - v2 (not shipped): r=2 / 32 ch, JPEG q skewed to the heavy end: beat both baselines on JPEG q10/q25 and the video
   conditions, but lost ~1 dB on `band 6bit` (it added ~1.3/255 RMS to clean-ish smooth frames) and to bilateral at q50.
-- v3 (shipped until this file): + near-clean identity pairs, twice the banding pairs, milder JPEG skew (u^1.3), 2400 steps.
+- v3 (shipped until v7): + near-clean identity pairs, twice the banding pairs, milder JPEG skew (u^1.3), 2400 steps.
 - v4 (not shipped): v3 + the nine Debian wallpaper photos as a source group, 6000 steps (16 min): the training loss
   flattened at ~10.8/255 from step 3000 and the held-out figures fell 0.05-0.2 dB (JPEG q50 34.10 vs 34.29, now
   below bilateral's 34.18; band 6bit 46.96 vs 46.77). At 81k parameters capacity, not data or steps, is the limit:
@@ -72,7 +71,7 @@ JPEG, +0.20/+0.09/+0.11 on video; band 6bit 2.1 dB below the bilateral filter. 8
   net 46.58) but held-out band 6bit 46.79 -- it fits the pool's banding and not the held-out one (blurred full-size
   photos quantised to 6 bits; the net is worst on astronaut, where the blur leaves edges). The pool's banding
   pairs, not the net's reach, are what separate it from the held-out condition.
-- v5 (not shipped; the `--init` of this file): v3's command after a data fix. The H.264/H.265 pairs had gone RGB ->
+- v5 (not shipped; the `--init` of v7): v3's command after a data fix. The H.264/H.265 pairs had gone RGB ->
   YUV -> RGB through swscale's default path, which darkens by ~1.2/255 (measured: -1.17 on a flat round trip without
   any codec), so v3 learned to brighten: it added +0.23/255 on average to every held-out frame, clean ones included,
   while the engine's own decoding has no such shift. The round trips now use the engine's exact conversion
@@ -88,13 +87,13 @@ JPEG, +0.20/+0.09/+0.11 on video; band 6bit 2.1 dB below the bilateral filter. 8
   ramps, 1.5x the banding pairs, 30% of the near-clean pairs blurred (target = input).
 - v6 (not shipped): v3's net trained from scratch on that pool: band 6bit 47.69 dB, a smooth clean frame changed by
   MSE 0.07-0.13 (v5 0.7-0.9), but JPEG q10 28.38 -- below cv2.bilateralFilter (28.56): the 81k net trades one for the other.
-- **v7 (this file)**: v5 fine-tuned 2400 steps at lr 5e-4 on the new pool (10.4 min): JPEG q10/q25/q50 28.82/32.41/34.31
+- **v7 (`deblock-fast`)**: v5 fine-tuned 2400 steps at lr 5e-4 on the new pool (10.4 min): JPEG q10/q25/q50 28.82/32.41/34.31
   (v3 28.76/32.35/34.29), H.264 crf35/crf42 28.88/25.89, H.265 crf40 28.09, compression mean 29.73 (v5 29.71), band 6bit
   47.10 (v3 46.77, v5 46.40): above the input now, still 2.5 dB below the bilateral filter.
 - deblock-hq (not shipped): v5 deepened to 8 blocks (`--blocks 8 --grow 4`: the new blocks start as identities, so it
   starts from v5's output), 2400 steps at lr 5e-4 on the new pool (19 min): JPEG q10/q25/q50 28.95/32.43/34.24, H.264
   28.89/25.90, H.265 28.09, band 6bit 47.32; compression mean 29.75 -- +0.02 dB over v7 for half the speed (0.50 vs
-  0.87 fps at 1080p while other jobs ran), so there is no quality variant.
+  0.87 fps at 1080p while other jobs ran), so no wider variant.
 - Banding specialists (not shipped): the 81k net on the new pool's banding pairs only, 800 steps: band 6bit 48.8 dB;
   with the near-clean pairs (half of them blurred) added, 3000 steps: 47.7. "Leave smooth 8-bit content alone" and
   "smooth 6-bit steps" pull against each other, while the held-out reference is itself a sigma-4 blur, so a mild blur
@@ -102,6 +101,25 @@ JPEG, +0.20/+0.09/+0.11 on video; band 6bit 2.1 dB below the bilateral filter. 8
 - Relative loss (not shipped, code removed): each pair's Charbonnier error divided by its input's error, so banding
   and near-clean pairs weigh as much as JPEG q10 pairs; v3's pool, 2400 steps: band 6bit 47.03 dB (v3 46.77) but
   JPEG q10/q25/q50 28.06/31.67/34.06 (v3 28.76/32.35/34.29) and every video condition lower -- rejected.
+- Steep smooth shading (not shipped, code removed): on the held-out banding, v8a's error sat in the 1-4 code
+  values/px slopes of bbb's frames, so a pool option added banded 2D low-frequency waves sloping 0.2-4 codes/px (30%
+  or 50% of the banding pairs). From v7 with the guide inputs, 2400 steps at lr 1e-3: band 6bit 47.89 / 47.85 dB (v8a,
+  same run without them: 48.75). The error map showed why: the error is at the extrema of blurred texture (grass,
+  flowers), where the 6-bit plateaus of the peaks came out ~2 codes low, not on the slopes.
+- **v8 (this file)**: the guide inputs (`--guide`, `restore_nets.RangeSmooth`): S_t(x) - x for three fixed 3x3
+  edge-stopping smoothers with range thresholds of 2, 6 and 16 code values. Why: whether neighbours differ by 1 code
+  (clean 8-bit), 4 codes (6-bit steps) or far more (texture) is what says "smooth here", and the net saw those tiny
+  differences poorly: no pool, loss, context branch or capacity change got it near a 5-px bilateral filter (the
+  notes above). The 81k net gets them as 9 more input channels through a zero-initialised conv (+10k params).
+  - v8a: v7 + guide, v7's pool, 2400 steps at lr 1e-3: band 6bit 48.75 dB (v7 47.10), every compression condition
+    +0.00-0.07 (lr 5e-4: band 48.47).
+  - v8: v8a continued 2400 steps at lr 5e-4 on a seed-1 pool with banding pairs x3: band 6bit **49.92** (bilateral
+    49.61), JPEG q10/q25/q50 28.92/32.48/34.41, H.264 crf35/crf42 28.89/25.89, H.265 crf40 28.08; compression mean
+    29.78 (v7 29.73). The same continuation with banding x1.5: band 49.44, compression the same.
+  - A third stage (seed 2, banding x3 / x4.5) went on to band 50.02 / 50.17 but lost 0.03-0.07 dB on JPEG q25/q50
+    and H.265, so v8 stops here.
+  - Cost: the smoothers are ~300 element-wise ops per pixel: 1080p 1.10 vs 1.85 fps for v7 on an idle CPU
+    (random frames, onnxruntime 2 threads, same process). v7 stays as `deblock-fast`.
 """
 
 
@@ -133,6 +151,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--down", type=int, default=2, help="pixel-unshuffle factor (= size_multiple without --context)")
     p.add_argument("--context", type=int, default=0,
                    help="residual blocks of a 1/4-res context branch (0: none; size_multiple becomes 4 x --down)")
+    p.add_argument("--guide", action="store_true",
+                   help="also feed the net fixed 3x3 edge-stopping smoothers at 2/6/16 code values (see RangeSmooth)")
     p.add_argument("--pool-scale", type=float, default=1.0, help="multiply the pool sizes (smoke tests use a tiny pool)")
     p.add_argument("--pair-scale", nargs="*", default=[], metavar="KIND=F", type=_pair_factor,
                    help="multiply one kind's pair count (jpeg, h264, h265, band, light), e.g. band=1.5 jpeg=0")
@@ -188,7 +208,7 @@ def train(args: argparse.Namespace, data_dir: Path) -> tuple[DeblockNet, dict]:
     counts = {n: int((kind == k).sum()) for k, n in enumerate(("jpeg", "h264", "h265", "band", "light"))}
     print(f"pool {deg.shape} {counts} in {pool_s:.0f}s", flush=True)
     sampler = compress.PairSampler(deg, cln, args.patch, args.seed + 3)
-    net = DeblockNet(args.down, args.width, args.blocks, context=args.context)
+    net = DeblockNet(args.down, args.width, args.blocks, context=args.context, guide=args.guide)
     if args.grow:
         grow(net, args.grow)
     init_from(net, args.init)
@@ -204,6 +224,14 @@ def _mean_codec(results, method: str) -> float:
     return float(np.mean([r.psnr for r in results if r.method == method and not r.condition.startswith("band")]))
 
 
+def guide_note(guide: bool) -> str:
+    """The recipe's line for `--guide` ("" without it)."""
+    if not guide:
+        return ""
+    return ("\n  Guide inputs: fixed 3x3 edge-stopping smoothers (RangeSmooth: range thresholds 2/6/16 code values, spatial "
+            "sigma 1) give S_t(x) - x as 9 more channels, pixel-unshuffled into a zero-initialised conv added to the head.")
+
+
 def write_recipe(args, net, sha, train_s, parity, info, results, fps_1080) -> Path:
     md = args.out.with_suffix(".md")
     cmd = "python -m vdiff_ofx.train.deblock " + " ".join(sys.argv[1:])
@@ -216,7 +244,7 @@ Generated by `{cmd}` (torch {torch.__version__}, Python {platform.python_version
   delivery files; also trained on banding (see the limitation below). No strength input.
 - Architecture: PixelUnshuffle({args.down}) → conv3x3 ({args.width} ch) → {args.blocks} residual blocks (conv3x3-ReLU-conv3x3)
   + long skip → conv3x3 → PixelShuffle({args.down}), **added to the input** (residual; zero-initialised tail, so training
-  starts at the identity), clamped to 0..1. {2 + 2 * args.blocks} convs; receptive field {(2 * (2 + 2 * args.blocks) + 1) * args.down} px.{context_note(args.blocks, args.down, args.context)}
+  starts at the identity), clamped to 0..1. {2 + 2 * args.blocks} convs; receptive field {(2 * (2 + 2 * args.blocks) + 1) * args.down} px.{context_note(args.blocks, args.down, args.context)}{guide_note(args.guide)}
 - Parameters: {param_count(net)}; size_multiple {net.size_multiple}; ONNX opset 17, dynamic N/H/W; onnxruntime vs torch max abs diff {parity:.2e}.
 - sha256: `{sha}`
 - Training: {args.steps} steps, batch {args.batch} × {args.patch}² crops, Adam lr {args.lr:g} (3% warm-up, cosine to 1%),
