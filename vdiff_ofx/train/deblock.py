@@ -37,9 +37,10 @@ NOTES = """
 
 ## With `--tta 8` (same weights, 8 flipped/transposed views averaged)
 
-Measured on v7 (`deblock-fast`, `bench_models_quality.py --only deblock --deblocker deblock-fast --tta 8`): JPEG
-q10/q25/q50 28.87/32.52/34.48 dB (one view 28.82/32.41/34.31), H.264 crf35/crf42 28.91/25.90 (28.88/25.89), H.265
-crf40 28.11 (28.09), band 6bit 47.54 (47.10); 8x the time. Not yet measured on v8.
+`python benchmarks/bench_models_quality.py --only deblock --tta 8` on v8: JPEG q10/q25/q50 28.96/32.57/34.56 dB (one
+view 28.92/32.48/34.41), H.264 crf35/crf42 28.92/25.90 (28.89/25.89), H.265 crf40 28.10 (28.08), band 6bit 50.40
+(49.92); mean over conditions 32.77 dB (one view 32.66). Margins over the best baseline with 8 views: +0.40/+0.65/+0.38
+dB on JPEG, +0.21/+0.09/+0.10 on video, +0.79 on banding. 8x the time. (v7's figures: `models/deblock-fast.md`.)
 
 ## Design notes and history
 
