@@ -21,6 +21,8 @@ from .features import frame_features
 # measured on the bundled sample: 0.74 (sigma 5..30).
 LUMA_TO_RGB_SIGMA = 1 / 0.74
 TEXTURE_FLOOR = 1.0  # the estimator reads ~1.0 on clean natural frames
+BLOCKY = 1.3  # blockiness above this: heavy compression (held-out photos: clean 0.99-1.03, JPEG q20 1.73-2.11)
+BANDED = 0.4  # banding above this: gradients went through 7 bits or fewer (7-bit 0.56+, clean 0.00-0.03)
 
 
 @dataclass
@@ -91,20 +93,24 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
 
 
 def recommend(analysis: Analysis) -> dict:
-    """Model and strength for the clip: de-block heavy compression, else denoise at the measured sigma."""
+    """Model and strength for the clip: de-block heavy compression or banding, else denoise at the measured sigma."""
     models = registry()
     weights = [s.frames for s in analysis.shots if s.features]
     if not weights:
-        return {"model": "denoise", "strength": None, "sigma": None, "blockiness": None,
+        return {"model": "denoise", "strength": None, "sigma": None, "blockiness": None, "banding": None,
                 "reason": "no frames analysed"}
-    sigma = float(np.average([s.features["noise_sigma_rgb"] for s in analysis.shots if s.features], weights=weights))
-    block = float(np.average([s.features["blockiness"] for s in analysis.shots if s.features], weights=weights))
-    if block > 1.3 and "deblock" in models:
-        return {"model": "deblock", "strength": None, "sigma": sigma, "blockiness": block,
-                "reason": f"blockiness {block:.2f} > 1.3"}
+
+    def mean(key: str) -> float:  # frame-weighted over the analysed shots; 0 for a feature an old analysis lacks
+        return float(np.average([s.features.get(key, 0.0) for s in analysis.shots if s.features], weights=weights))
+
+    sigma, block, band = mean("noise_sigma_rgb"), mean("blockiness"), mean("banding")
+    found = {"sigma": sigma, "blockiness": block, "banding": band}
+    if (block > BLOCKY or band > BANDED) and "deblock" in models:
+        why = f"blockiness {block:.2f} > {BLOCKY}" if block > BLOCKY else f"banding {band:.2f} > {BANDED}"
+        return {"model": "deblock", "strength": None, **found, "reason": why}
     spec = models.get("denoise")
     strength = round(sigma, 1)
     if spec and spec.strength:
         strength = float(min(max(strength, spec.strength.min), spec.strength.max))
-    return {"model": "denoise", "strength": strength, "sigma": sigma, "blockiness": block, "reason": f"noise sigma {sigma:.1f} (0-255), "
-                                                                f"blockiness {block:.2f}"}
+    return {"model": "denoise", "strength": strength, **found,
+            "reason": f"noise sigma {sigma:.1f} (0-255), blockiness {block:.2f}, banding {band:.2f}"}
