@@ -56,9 +56,12 @@ def main() -> int:
         speeds[name] = quality.fps(model, *FPS_SIZES[name])
         if name == "deblock":
             results += quality.evaluate_deblock(model, images, clips)
+            kept = quality.untouched(model, images)
         else:
             results += quality.evaluate_upscale(model, images)
     print(quality.format_table(results))
+    if args.only != "upscale2x":
+        print(f"clean held-out frames through {args.deblocker}: {kept[0]:.2f} dB PSNR against themselves {kept[1]}")
     for name, f in speeds.items():
         h, w = FPS_SIZES[name]
         out = f"{w * 2}x{h * 2}" if name == "upscale2x" else f"{w}x{h}"

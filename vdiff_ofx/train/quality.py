@@ -130,6 +130,17 @@ def evaluate_deblock(model, images: dict, clips: dict, conditions=compress.HELDO
     return res
 
 
+def untouched(model, images: dict) -> tuple[float, dict[str, float]]:
+    """How far the model moves clean 8-bit held-out frames: mean PSNR of its output against its input (and per image).
+
+    Why: every held-out condition is degraded, so a deblocker that also smooths clean texture loses little there,
+    yet an editor runs it on files that are only partly damaged. Higher is better; inf would be "untouched".
+    """
+    clean = {k: compress.to_u8(compress._pad_even(v)).astype(np.float32) / 255 for k, v in images.items()}
+    p, _, per = _score(clean, {k: model(v) for k, v in clean.items()})
+    return p, per
+
+
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
     """BT.601 studio-range luma on 0..1 (16..235 / 255), as in MATLAB rgb2ycbcr (the SR convention)."""
     return (16.0 + img[..., 0] * 65.481 + img[..., 1] * 128.553 + img[..., 2] * 24.966) / 255.0
