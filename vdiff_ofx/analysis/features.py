@@ -49,7 +49,7 @@ def banding(rgb: np.ndarray, min_step: int = 2, min_smooth: float = 0.02) -> flo
     """Share of the value steps in smooth areas that are lone steps of >= 2 code values between flat runs (0..1).
 
     Why: a clean 8-bit gradient climbs in 1-code steps, noise and texture leave few flat runs, but a gradient that
-    went through a 5-7 bit stage (or a codec that flattened it) is plateaus separated by 2-8 code steps. Measured
+    went through a 5-7 bit stage (or a codec that flattened it that far) is plateaus split by 2-8 code steps. Measured
     on the green channel at 8-bit codes; smooth = 7x7 standard deviation under 4 codes, away from clipping. Held-out
     photos blurred and quantised read 0.56-0.66 at 7 bits and 0.96+ at 6, clean or noisy ones 0.00-0.03, JPEG
     q20 0.05-0.21. 0 when under `min_smooth` of the frame is smooth (too little to judge).

@@ -136,7 +136,7 @@ def untouched(model, images: dict) -> tuple[float, dict[str, float]]:
     Why: every held-out condition is degraded, so a deblocker that also smooths clean texture loses little there,
     yet an editor runs it on files that are only partly damaged. Higher is better; inf would be "untouched".
     """
-    clean = {k: compress.to_u8(compress._pad_even(v)).astype(np.float32) / 255 for k, v in images.items()}
+    clean = {k: compress.to_u8(v).astype(np.float32) / 255 for k, v in images.items()}
     p, _, per = _score(clean, {k: model(v) for k, v in clean.items()})
     return p, per
 
