@@ -15,6 +15,7 @@ from vdiff_ofx.analysis.clip import analyse, recommend
 from vdiff_ofx.analysis.features import banding, blockiness, noise_sigma
 from vdiff_ofx.analysis.auto import resolve_auto
 from vdiff_ofx.pipeline import Job
+from vdiff_ofx.train.compress import quantise
 
 
 def scene(kind: int, h: int = 120, w: int = 160) -> np.ndarray:
@@ -62,17 +63,12 @@ def test_blockiness_rises_with_jpeg_compression():
     assert scores[0] < scores[1] < scores[2] and scores[2] > 1.3
 
 
-def quantised(img: np.ndarray, bits: int) -> np.ndarray:
-    levels = 2**bits - 1
-    return (np.round(np.clip(img, 0, 1) * levels) / levels).astype(np.float32)
-
-
 def test_banding_separates_quantised_gradients_from_clean_and_noisy_ones():
     smooth = cv2.GaussianBlur(scene(0, 240, 320), (0, 0), 3)
-    clean = quantised(smooth, 8)
+    clean = quantise(smooth, 8)
     noisy = np.clip(clean + np.random.default_rng(4).normal(0, 2 / 255, clean.shape), 0, 1).astype(np.float32)
-    scores = {name: banding(img) for name, img in (("clean", clean), ("noisy", noisy), ("7bit", quantised(smooth, 7)),
-                                                   ("6bit", quantised(smooth, 6)), ("5bit", quantised(smooth, 5)))}
+    scores = {name: banding(img) for name, img in (("clean", clean), ("noisy", noisy), ("7bit", quantise(smooth, 7)),
+                                                   ("6bit", quantise(smooth, 6)), ("5bit", quantise(smooth, 5)))}
     assert scores["clean"] < 0.1 and scores["noisy"] < 0.1, scores
     assert 0.4 < scores["7bit"] <= scores["6bit"] <= scores["5bit"], scores
     assert banding(np.zeros((64, 64, 3), np.float32)) == 0.0  # nothing smooth to judge away from clipping
@@ -84,7 +80,7 @@ def test_banded_clip_is_sent_to_deblock(tmp_path, monkeypatch):
     monkeypatch.setenv("VDIFF_CONFIG_DIR", str(tmp_path / "config"))
     smooth = cv2.GaussianBlur(scene(0, 240, 320), (0, 0), 3)
     for bits, model in ((8, "denoise"), (6, "deblock")):
-        clip = write_clip(tmp_path / f"grad{bits}.mkv", [quantised(np.roll(smooth, k, axis=1), bits) for k in range(6)])
+        clip = write_clip(tmp_path / f"grad{bits}.mkv", [quantise(np.roll(smooth, k, axis=1), bits) for k in range(6)])
         rec = analyse(str(clip)).to_dict()["recommendation"]
         assert rec["model"] == model, rec
         assert rec["blockiness"] < 1.3

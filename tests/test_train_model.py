@@ -291,7 +291,8 @@ def test_nature_photos_are_opt_in_and_downscaled(tmp_path, monkeypatch):
 
 def test_luma_loss_ignores_chroma_only_at_full_weight():
     torch = pytest.importorskip("torch")
-    from vdiff_ofx.train.fit import LUMA, charbonnier, luma_charbonnier
+    from vdiff_ofx.train.fit import charbonnier, luma_charbonnier
+    from vdiff_ofx.train.quality import Y_WEIGHTS
 
     g = torch.Generator().manual_seed(0)
     a = torch.rand(2, 3, 8, 8, generator=g)
@@ -299,7 +300,7 @@ def test_luma_loss_ignores_chroma_only_at_full_weight():
     # a change that keeps BT.601 luma: +d on R, and the G shift that cancels it
     d = torch.zeros_like(a)
     d[:, 0] = 0.1
-    d[:, 1] = -0.1 * LUMA[0] / LUMA[1]
+    d[:, 1] = -0.1 * Y_WEIGHTS[0] / Y_WEIGHTS[1]
     eps_only = luma_charbonnier(1.0)(a, a)
     assert torch.allclose(luma_charbonnier(1.0)(a + d, a), eps_only, atol=1e-6)
     assert luma_charbonnier(0.5)(a + d, a) > eps_only + 0.02

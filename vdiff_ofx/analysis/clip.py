@@ -100,8 +100,8 @@ def recommend(analysis: Analysis) -> dict:
         return {"model": "denoise", "strength": None, "sigma": None, "blockiness": None, "banding": None,
                 "reason": "no frames analysed"}
 
-    def mean(key: str) -> float:  # frame-weighted over the analysed shots; 0 for a feature an old analysis lacks
-        return float(np.average([s.features.get(key, 0.0) for s in analysis.shots if s.features], weights=weights))
+    def mean(key: str) -> float:  # frame-weighted over the analysed shots
+        return float(np.average([s.features[key] for s in analysis.shots if s.features], weights=weights))
 
     sigma, block, band = mean("noise_sigma_rgb"), mean("blockiness"), mean("banding")
     found = {"sigma": sigma, "blockiness": block, "banding": band}

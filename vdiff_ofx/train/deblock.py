@@ -26,6 +26,7 @@ from vdiff_ofx.train.fit import fit, seed_everything
 from vdiff_ofx.train.nets import context_note
 from vdiff_ofx.train.restore_nets import (
     DeblockNet,
+    RangeSmooth,
     export_onnx,
     grow,
     param_count,
@@ -165,7 +166,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--context", type=int, default=0,
                    help="residual blocks of a 1/4-res context branch (0: none; size_multiple becomes 4 x --down)")
     p.add_argument("--guide", action="store_true",
-                   help="also feed the net fixed 3x3 edge-stopping smoothers at 2/6/16 code values (see RangeSmooth)")
+                   help=f"also feed the net fixed 3x3 edge-stopping smoothers ({RangeSmooth().describe()})")
     p.add_argument("--pool-scale", type=float, default=1.0, help="multiply the pool sizes (smoke tests use a tiny pool)")
     p.add_argument("--pair-scale", nargs="*", default=[], metavar="KIND=F", type=_pair_factor,
                    help="multiply one kind's pair count (jpeg, h264, h265, band, light), e.g. band=1.5 jpeg=0")
@@ -241,8 +242,9 @@ def guide_note(guide: bool) -> str:
     """The recipe's line for `--guide` ("" without it)."""
     if not guide:
         return ""
-    return ("\n  Guide inputs: fixed 3x3 edge-stopping smoothers (RangeSmooth: range thresholds 2/6/16 code values, spatial "
-            "sigma 1) give S_t(x) - x as 9 more channels, pixel-unshuffled into a zero-initialised conv added to the head.")
+    rs = RangeSmooth()
+    return (f"\n  Guide inputs: fixed 3x3 edge-stopping smoothers (RangeSmooth: {rs.describe()}) give S_t(x) - x as "
+            f"{rs.channels} more channels, pixel-unshuffled into a zero-initialised conv added to the head.")
 
 
 def write_recipe(args, net, sha, train_s, parity, info, results, fps_1080) -> Path:

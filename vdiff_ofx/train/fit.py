@@ -13,20 +13,19 @@ import numpy as np
 import torch
 
 from vdiff_ofx.train.denoise import lr_at, seed_everything  # noqa: F401  (re-exported)
+from vdiff_ofx.train.quality import Y_WEIGHTS  # the luma the super-resolution figures measure
 
 
 def charbonnier(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     return torch.sqrt((a - b) ** 2 + eps * eps).mean()
 
 
-# BT.601 luma weights on 0..1 RGB, as the super-resolution figures measure it (quality.rgb_to_y)
-LUMA = (65.481 / 255, 128.553 / 255, 24.966 / 255)
 
 
 def luma_charbonnier(weight: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """(1 - weight) x Charbonnier on RGB + weight x Charbonnier on luma. Why: the eye (and the SR convention)
     weighs luma detail; spending capacity there buys luma PSNR, while the RGB term keeps chroma in check."""
-    k = torch.tensor(LUMA).view(1, 3, 1, 1)
+    k = torch.tensor(Y_WEIGHTS).view(1, 3, 1, 1) / 255.0
 
     def loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         rgb = charbonnier(a, b) if weight < 1 else a.new_zeros(())

@@ -141,9 +141,13 @@ def untouched(model, images: dict) -> tuple[float, dict[str, float]]:
     return p, per
 
 
+Y_WEIGHTS = (65.481, 128.553, 24.966)  # BT.601 studio-range luma per unit of R, G, B (MATLAB rgb2ycbcr)
+
+
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
     """BT.601 studio-range luma on 0..1 (16..235 / 255), as in MATLAB rgb2ycbcr (the SR convention)."""
-    return (16.0 + img[..., 0] * 65.481 + img[..., 1] * 128.553 + img[..., 2] * 24.966) / 255.0
+    r, g, b = Y_WEIGHTS
+    return (16.0 + img[..., 0] * r + img[..., 1] * g + img[..., 2] * b) / 255.0
 
 
 def sr_score(ref: np.ndarray, out: np.ndarray, border: int = 2) -> tuple[float, float]:

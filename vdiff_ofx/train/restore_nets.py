@@ -55,13 +55,18 @@ class RangeSmooth(nn.Module):
 
     def __init__(self, thresholds: tuple[float, ...] = (2 / 255, 6 / 255, 16 / 255), sigma_space: float = 1.0):
         super().__init__()
-        self.thresholds = tuple(float(t) for t in thresholds)
+        self.thresholds, self.sigma_space = tuple(float(t) for t in thresholds), float(sigma_space)
         self.offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
         self.space = [float(np.exp(-(dy * dy + dx * dx) / (2 * sigma_space**2))) for dy, dx in self.offsets]
 
     @property
     def channels(self) -> int:
         return 3 * len(self.thresholds)
+
+    def describe(self) -> str:
+        """For recipes and help: "range thresholds 2/6/16 code values, spatial sigma 1"."""
+        codes = "/".join(f"{t * 255:g}" for t in self.thresholds)
+        return f"range thresholds {codes} code values, spatial sigma {self.sigma_space:g}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[2], x.shape[3]
