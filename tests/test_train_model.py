@@ -270,21 +270,28 @@ def test_wallpaper_photos_are_optional_and_downscaled(tmp_path, monkeypatch):
     assert "not used" in data.photos_note(None) and data.TRAIN_WALLPAPERS[0] in data.photos_note(root)
 
 
-def test_nature_photos_are_opt_in_and_downscaled(tmp_path, monkeypatch):
+def test_nature_photos_are_opt_in_downscaled_and_pooled_by_name(tmp_path, monkeypatch):
     import cv2
 
     monkeypatch.delenv(data.PHOTOS_ENV, raising=False)
-    folder = tmp_path / data.NATURE_SUBDIR
-    folder.mkdir(parents=True)
+    (mate, _), (lomiri, names) = [(tmp_path / sub, names) for _, sub, names in data.NATURE_SETS]
+    mate.mkdir(parents=True)
     rng = np.random.default_rng(6)
+    write = lambda f, w, h: cv2.imwrite(str(f), cv2.resize((data.dead_leaves(300, rng) * 255).astype(np.uint8), (w, h)))
     for name, (w, h) in {"Leaf": (2560, 1600), "Dune": (1680, 1050)}.items():
-        cv2.imwrite(str(folder / f"{name}.jpg"), cv2.resize((data.dead_leaves(300, rng) * 255).astype(np.uint8), (w, h)))
+        write(mate / f"{name}.jpg", w, h)
     assert data.find_nature_root(tmp_path / "elsewhere", tmp_path) == tmp_path
     photos = data.nature_photos(tmp_path)
     assert list(photos) == ["Dune", "Leaf"] and photos["Leaf"].shape == (600, 960, 3) and photos["Dune"].shape == (600, 960, 3)
-    assert "Dune, Leaf" in data.nature_note(tmp_path) and "not used" in data.nature_note(None)
+    assert "mate-backgrounds nature photos Dune, Leaf" in data.nature_note(tmp_path) and "not used" in data.nature_note(None)
     assert data.nature_photos(None) == {}
-    (folder / "Broken.jpg").write_bytes(b"not a jpeg")
+    # A second package unpacked into the same root: only its listed photos join, sorted in by file name.
+    write(lomiri / f"{names[0]}.jpg", 1000, 3000)
+    write(lomiri / "warty-final-ubuntu.jpg", 800, 600)  # an abstract of that package, not listed
+    photos = data.nature_photos(tmp_path)
+    assert list(photos) == sorted(["Dune", "Leaf", names[0]]) and photos[names[0]].shape == (960, 320, 3)
+    assert "lomiri-wallpapers-16.04" in data.nature_note(tmp_path) and "warty" not in data.nature_note(tmp_path)
+    (mate / "Broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(FileNotFoundError, match="Broken.jpg"):
         data.nature_photos(tmp_path)
 

