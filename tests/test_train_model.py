@@ -335,3 +335,17 @@ def test_cbm3d_baseline_denoises():
     clean = data.dead_leaves(128, np.random.default_rng(11))  # 64 px gave only +2.75 dB: too little to group
     noisy = evaluate.add_gaussian_noise(clean, 25, "cbm3d")
     assert evaluate.psnr(clean, evaluate.cbm3d_denoise(noisy, 25)) > evaluate.psnr(clean, noisy) + 3
+
+
+def test_group_weights_and_pair_factors_parse_as_kind_equals_number(capsys):
+    pytest.importorskip("torch")
+    from vdiff_ofx.train import deblock, upscale
+
+    args = upscale.parse_args(["--mix", "nature=1", "frames=0.15"])
+    assert upscale.mix(args) == {**upscale.SOURCE_WEIGHTS, "nature": 1.0, "frames": 0.15}
+    assert upscale.mix(upscale.parse_args([])) == upscale.SOURCE_WEIGHTS
+    assert deblock.parse_args(["--pair-scale", "band=3", "light=4"]).pair_scale == [("band", 3.0), ("light", 4.0)]
+    for argv, parse in ((["--mix", "sky=1"], upscale.parse_args), (["--pair-scale", "band=x"], deblock.parse_args)):
+        with pytest.raises(SystemExit):
+            parse(argv)
+    assert "expected KIND=F" in capsys.readouterr().err

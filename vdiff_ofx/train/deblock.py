@@ -124,7 +124,7 @@ baseline with 8 views: +0.36/+0.49/+0.24 dB on JPEG, +0.17/+0.08/+0.06 on video,
     and H.265, so v8 stops here.
   - Cost: the smoothers are ~300 element-wise ops per pixel: 1080p 1.10 vs 1.85 fps for v7 on an idle CPU
     (random frames, onnxruntime 2 threads, same process). v7 stays as `deblock-fast`.
-- **v9 (this file)**: every held-out condition is degraded, so none showed that v7 and v8 also smooth *clean* texture:
+- **v9**: every held-out condition is degraded, so none showed that v7 and v8 also smooth *clean* texture:
   the clean held-out frames came out at 38.36 / 38.44 dB PSNR against themselves (RMS ~3 code values; fine grass
   and flowers flattened), now measured as `quality.untouched`. v8 continued 2400 steps at lr 5e-4 on a seed-2 pool
   with the near-clean pairs x4 (2400: half untouched, half JPEG q85-95): untouched **40.58 dB**, band 6bit 50.19,
@@ -134,6 +134,21 @@ baseline with 8 views: +0.36/+0.49/+0.24 dB on JPEG, +0.17/+0.08/+0.06 on video,
 - Twice the video pairs (not shipped): v9 continued 2400 steps on a seed-3 pool with the H.264 pairs x2 and H.265
   x2.5 (lr 5e-4 / 3e-4): H.264 crf35/crf42 28.86/25.89, H.265 28.06 (v9 28.86/25.88/28.05), JPEG q25/q50 -0.03/-0.07,
   band 6bit 50.06 / 50.01. More codec data does not widen the video margins of this 91k net.
+- **v10 (this file)**: natural photos. The held-out error sat in fine natural texture (fur, foliage, the coffee
+  cup's beans), which the training sources held little of; v4's nine plasma wallpapers (mostly wide landscapes) had
+  not helped. `--nature-dir` adds data.NATURE_SETS as a group of a third of the clean patches: Debian's
+  mate-backgrounds nature photos (12) and the Ubuntu community photos of lomiri-wallpapers-16.04 (13), area-downscaled
+  to a 960-px long side.
+  - v10a: v9 continued 2400 steps at lr 5e-4 on a seed-3 pool with the photos: JPEG q10/q25/q50 28.91/32.46/34.61,
+    H.264 crf35/crf42 28.92/25.89, H.265 crf40 28.05, band 6bit 51.89, untouched 42.78 dB.
+  - The same run without the photos (control): 28.91/32.27/34.21, 28.84/25.88/28.03, band 50.45, untouched 41.55. So
+    the photos, not the extra steps, bought +0.19 / +0.40 dB on JPEG q25 / q50, +0.08 on H.264 crf35, +1.4 dB on
+    banding and +1.2 dB on clean frames.
+  - v10: v10a continued on a seed-4 pool, same options: 28.95/32.46/34.59, 28.93/25.89/28.05, band **52.12**,
+    untouched **43.23** (v9 40.58).
+  - Left: the video margins stay thin (+0.22 / +0.08 / +0.05 dB over the best baseline on H.264 crf35 / crf42 and H.265
+    crf40), where JPEG's are +0.39-0.54. x264/x265's in-loop deblocking already removes what a single frame shows; the
+    next step there is temporal (a few decoded neighbours in, as `denoise-temporal` does), not more single-frame data.
 """
 
 
