@@ -38,10 +38,10 @@ NOTES = """
 
 ## With `--tta 8` (same weights, 8 flipped/transposed views averaged)
 
-`python benchmarks/bench_models_quality.py --only deblock --tta 8` on v9: JPEG q10/q25/q50 28.92/32.41/34.42 dB (one
-view 28.88/32.33/34.29), H.264 crf35/crf42 28.88/25.89 (28.86/25.88), H.265 crf40 28.06 (28.05), band 6bit 50.62
-(50.19); mean over conditions 32.74 dB (one view 32.64); clean frames kept at 41.09 dB (40.58). Margins over the best
-baseline with 8 views: +0.36/+0.49/+0.24 dB on JPEG, +0.17/+0.08/+0.06 on video, +1.01 on banding. 8x the time.
+`python benchmarks/bench_models_quality.py --only deblock --tta 8` on v10: JPEG q10/q25/q50 28.99/32.54/34.69 dB (one
+view 28.95/32.46/34.59), H.264 crf35/crf42 28.94/25.90 (28.93/25.89), H.265 crf40 28.05 (28.05), band 6bit 52.59
+(52.12); mean over conditions 33.10 dB (one view 33.00); clean frames kept at 43.78 dB (43.23). Margins over the best
+baseline with 8 views: +0.43/+0.62/+0.51 dB on JPEG, +0.23/+0.09/+0.05 on video, +2.98 on banding. 8x the time.
 (v7's figures: `models/deblock-fast.md`.)
 
 ## Design notes and history

@@ -31,17 +31,17 @@ NOTES = """
 
 ## With `--tta 8` (same weights, 8 flipped/transposed views averaged)
 
-`python benchmarks/bench_models_quality.py --only upscale2x --tta 8`: matlab 2x down 37.87 dB / SSIM 0.9589 (one view
-37.76 / 0.9584), **+2.28 dB** over bicubic; area 2x down 37.81 / 0.9596 (37.67), +1.93 dB; cubic 2x down 36.32 / 0.9553
-(36.16), -0.05 dB. 8x the time.
+`python benchmarks/bench_models_quality.py --only upscale2x --tta 8` on v7: matlab 2x down 37.96 dB / SSIM 0.9600 (one
+view 37.86 / 0.9595), **+2.37 dB** over bicubic; area 2x down 37.95 / 0.9612 (37.82 / 0.9605), **+2.07 dB**; cubic 2x
+down 36.10 / 0.9550 (35.98 / 0.9541), -0.27 dB. 8x the time.
 
 ## Design notes, history and status
 
 - **Target**: >= +2 dB PSNR-Y over bicubic on held-out images. On the SR literature's protocol (LR = MATLAB
-  `imresize(hr, 0.5)`, antialiased bicubic; `quality.downscale2x(..., "matlab")`) this model gives **+2.17 dB** (+1.59
-  over Lanczos4; +2.28 with `--tta 8`) -- met. On cv2 INTER_AREA downscales it gives +1.79 dB (+1.93 with `--tta 8`),
-  on aliased INTER_CUBIC downscales -0.21 dB in PSNR-Y (SSIM 0.9541 vs bicubic's 0.9507), and +0.48/+0.76 dB (area /
-  matlab) on the two held-out wallpaper photos (dense forest and boats, bicubic only 29 dB).
+  `imresize(hr, 0.5)`, antialiased bicubic; `quality.downscale2x(..., "matlab")`) this model (v7) gives **+2.28 dB**
+  (+1.69 over Lanczos4; +2.37 with `--tta 8`) -- met. On cv2 INTER_AREA downscales it gives +1.95 dB (+2.07
+  with `--tta 8`), on aliased INTER_CUBIC downscales -0.39 dB in PSNR-Y (SSIM 0.9541 vs bicubic's 0.9507), and
+  +0.53/+0.81 dB (area / matlab) on the two held-out wallpaper photos (dense forest and boats, bicubic only 29 dB).
 - v1: 55% area / 45% cubic downscales, 15% blur, 40² LR patches, 2500 steps: area +1.48, cubic +0.48 dB.
 - v2: 80% area, 10% blur, 2200 steps: area +1.66, cubic +0.14 dB (the mix trades one protocol for the other).
 - v3: + HR crops near native scale (PatchSampler scale_range 0.7-1; 0.5-1 made HR sharper than real footage),
@@ -63,7 +63,7 @@ NOTES = """
 - v5 deepened (not shipped): `--blocks 8 --grow 4 --init` v5 (the four new blocks start as identities, so training
   starts from v5's output; 152k params), 6000 steps at lr 5e-4 (47 min, other jobs running): area 37.72 dB (+1.84),
   cubic +0.10, wallpapers area +0.46 / cubic +0.17 -- +0.04 dB for twice the cost (0.39 fps while other jobs ran).
-- v6 (shipped): `--init` v5, 6000 steps at lr 3e-4, seed 2, 2 threads (9.5 min); downscales 50% area / 35% MATLAB-style
+- v6 (shipped until v7): `--init` v5, 6000 steps at lr 3e-4, seed 2, 2 threads (9.5 min); downscales 50% area / 35% MATLAB-style
   antialiased bicubic / 15% aliased cubic, and mate-backgrounds' nature photos as a training group (`--nature-dir`).
   Over v5: matlab protocol 37.76 dB (+2.17 over bicubic; v5 37.48, +1.89), area 37.67 (v5 37.68), cubic 36.16 (v5
   36.42), wallpapers area 29.59 / matlab 29.82 (v5 29.61 / -).
@@ -75,8 +75,21 @@ NOTES = """
     36.48, wallpapers area +0.48 -- twice the cost for nothing on area, so there is no quality variant;
   - v6's recipe with 45% area / 35% matlab / 20% cubic, 8000 steps: matlab 37.71 (+2.12), area 37.62 (+1.74), cubic
     36.31 (-0.06): the aliased share trades against both antialiased protocols.
-  Every 78k-152k net trained here lands at 37.67-37.72 dB on area downscales whatever the data, loss or depth; what
-  moved a protocol was training on its downscale.
+  Every 78k-152k net trained up to here landed at 37.67-37.72 dB on area downscales whatever the loss or depth; what
+  moved a protocol was training on its downscale (and, in v7, more natural photos).
+- **v7 (this file)**: the held-out losses are in fine natural texture (chelsea's fur +0.68 dB over bicubic, coffee
+  +1.31, where bbb's frames gain +2.3), which the sources held little of. `--nature-dir` now pools data.NATURE_SETS:
+  mate-backgrounds' 12 nature photos and the 13 Ubuntu community photos of lomiri-wallpapers-16.04 (rock, water,
+  foliage, fur, fabric; CC-BY / CC-BY-SA / CC0), area-downscaled to a 960-px long side. v6 continued in three runs
+  of 6000 steps, 1 thread, 18-21 min each, with more antialiased downscales:
+  - v7a: lr 3e-4, seed 3, 60% area / 30% matlab / 10% cubic: area +1.88, matlab +2.24, cubic -0.25 dB (rerun with
+    the same command: the same bytes). With v6's 50/35/15 split instead: +1.82 / +2.22 / -0.12.
+  - v7b: lr 2e-4, seed 4, 70/25/5: +1.92 / +2.25 / -0.39.
+  - v7: lr 2e-4, seed 5, 70/25/5 and `--mix nature=1 frames=0.15` (natural photos 60% of the patches; the training
+    clips' frames, which carry their own compression, 6%): area 37.82 dB (+1.95), matlab 37.86 (+2.28), cubic 35.98
+    (-0.39), held-out wallpapers +0.53 / +0.81 (v6 +0.48 / +0.76).
+  - Not shipped: one more run at 80/20/0 (seed 6): area 37.87 (+1.99), matlab +2.30, but cubic -0.61 -- 0.04 dB on
+    area for 0.22 on aliased downscales (line-skipping cameras make those).
 - Likely next steps: a quality variant several times wider and deeper (EDSR-baseline-like) trained for hours, which
   this shared 2-core CPU could not give in a session.
 """
