@@ -280,7 +280,9 @@ def test_nature_photos_are_opt_in_downscaled_and_pooled_by_name(tmp_path, monkey
     write = lambda f, w, h: cv2.imwrite(str(f), cv2.resize((data.dead_leaves(300, rng) * 255).astype(np.uint8), (w, h)))
     for name, (w, h) in {"Leaf": (2560, 1600), "Dune": (1680, 1050)}.items():
         write(mate / f"{name}.jpg", w, h)
-    assert data.find_nature_root(tmp_path / "elsewhere", tmp_path) == tmp_path
+    assert data.nature_dir(tmp_path) == tmp_path and data.nature_dir(None) is None
+    with pytest.raises(SystemExit, match="no nature photos"):
+        data.nature_dir(tmp_path / "elsewhere")
     photos = data.nature_photos(tmp_path)
     assert list(photos) == ["Dune", "Leaf"] and photos["Leaf"].shape == (600, 960, 3) and photos["Dune"].shape == (600, 960, 3)
     assert "mate-backgrounds nature photos Dune, Leaf" in data.nature_note(tmp_path) and "not used" in data.nature_note(None)

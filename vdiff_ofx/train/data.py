@@ -150,14 +150,6 @@ def _photo(path: Path) -> np.ndarray | None:
     return to_rgb_float(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
 
 
-def find_nature_root(*roots: str | os.PathLike | None) -> Path | None:
-    """The first of `roots`, $VDIFF_TRAIN_PHOTOS, /usr/share holding any NATURE_SETS photos, or None."""
-    for c in [*roots, os.environ.get(PHOTOS_ENV), "/usr/share"]:
-        if c and nature_files(Path(c)):
-            return Path(c)
-    return None
-
-
 def nature_dir(path: str | os.PathLike | None) -> Path | None:
     """The root a trainer's --nature-dir names (None without one); naming one that holds no photos is an error."""
     if path is None:

@@ -134,8 +134,8 @@ baseline with 8 views: +0.43/+0.62/+0.51 dB on JPEG, +0.23/+0.09/+0.05 on video,
 - Twice the video pairs (not shipped): v9 continued 2400 steps on a seed-3 pool with the H.264 pairs x2 and H.265
   x2.5 (lr 5e-4 / 3e-4): H.264 crf35/crf42 28.86/25.89, H.265 28.06 (v9 28.86/25.88/28.05), JPEG q25/q50 -0.03/-0.07,
   band 6bit 50.06 / 50.01. More codec data does not widen the video margins of this 91k net.
-- **v10 (this file)**: natural photos. The held-out error sat in fine natural texture (fur, foliage, the coffee
-  cup's beans), which the training sources held little of; v4's nine plasma wallpapers (mostly wide landscapes) had
+- **v10 (this file)**: natural photos. The held-out error sat in fine natural texture (chelsea's fur, the coffee
+  photo's surfaces), which the training sources held little of; v4's nine plasma wallpapers (mostly wide landscapes) had
   not helped. `--nature-dir` adds data.NATURE_SETS as a group of a third of the clean patches: Debian's
   mate-backgrounds nature photos (12) and the Ubuntu community photos of lomiri-wallpapers-16.04 (13), area-downscaled
   to a 960-px long side.
