@@ -149,6 +149,17 @@ baseline with 8 views: +0.43/+0.62/+0.51 dB on JPEG, +0.23/+0.09/+0.05 on video,
   - Left: the video margins stay thin (+0.22 / +0.08 / +0.05 dB over the best baseline on H.264 crf35 / crf42 and H.265
     crf40), where JPEG's are +0.39-0.54. x264/x265's in-loop deblocking already removes what a single frame shows; the
     next step there is temporal (a few decoded neighbours in, as `denoise-temporal` does), not more single-frame data.
+- Temporal deblocking (pilot, not shipped; code not kept): `denoise-temporal`'s network (360k params, 5 flow-aligned
+  frames in) fine-tuned on real codec windows: 8-frame windows from its sequence sampler (96², real clips and
+  synthetic motion), each encoded with x264 (60%) or x265 at CRF 30-45 and the training presets, 10% left untouched,
+  a 5-frame sub-window cropped to 80² on the 8-px grid; the aligner's and the level input's sigma fixed at 8. Scored on
+  16 frames of the held-out clip at 480x272 (frames 2-13), H.264 crf35 / crf42 / H.265 crf40: input 28.16 / 25.27 /
+  26.83 dB, v10 28.32 / 25.40 / 26.96; `denoise-temporal` as shipped (sigma 8) 28.23 / 25.36 / 26.91, blended with
+  `deblock` 28.29 / 25.41 / 26.99; fine-tuned 1000 steps at lr 2e-4: alone 28.24 / 25.45 / 26.97, blended (share
+  0.5) 28.36 / 25.44 / 27.02; 2000 steps at lr 5e-4 on 3000 windows: alone 28.24 / 25.46 / 27.00, blended 28.36 /
+  25.45 / 27.03; real-clip windows only: collapsed to 24.5 dB. So +0.04-0.07 dB over v10 for ~4x its cost: the
+  decoded neighbours carry the same quantisation loss (P/B frames are predicted from them), which leaves little to
+  average. The video margins stay what a single frame gives.
 """
 
 

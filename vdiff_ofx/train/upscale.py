@@ -90,6 +90,11 @@ down 36.10 / 0.9550 (35.98 / 0.9541), -0.27 dB. 8x the time.
     (-0.39), held-out wallpapers +0.53 / +0.81 (v6 +0.48 / +0.76).
   - Not shipped: one more run at 80/20/0 (seed 6): area 37.87 (+1.99), matlab +2.30, but cubic -0.61 -- 0.04 dB on
     area for 0.22 on aliased downscales (line-skipping cameras make those).
+  - Not shipped either: v7 continued 6000 steps at lr 1.5e-4, seed 6, 75/22/3, `--mix nature=1.2 frames=0.15` (34 min
+    beside other jobs): area +1.98, matlab +2.28, cubic -0.45, wallpapers +0.53 / +0.81. Again each 0.01 dB on area
+    costs ~0.02 on aliased downscales; the 78k net is at its limit here.
+  - Not shipped: the weight average of v6 and v7 (a "model soup"): +1.88 / +2.24 / -0.28, between the two, as a
+    point on the path between them would be.
 - Likely next steps: a quality variant several times wider and deeper (EDSR-baseline-like) trained for hours, which
   this shared 2-core CPU could not give in a session.
 """
