@@ -168,8 +168,10 @@ class WindowSampler:
 
 
 def training_content(data_dir: Path, seed: int, n_leaves: int = 60, leaves_size: int = 320,
-                     photos_root: Path | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(training clips as uint8 frame stacks, textures for synthetic sequences). Never the held-out clip/photos."""
+                     photos_root: Path | None = None, nature_root: Path | None = None
+                     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(training clips as uint8 frame stacks, textures for synthetic sequences). Never the held-out clip/photos.
+    The wallpaper and nature photos join the textures only with their roots (data.find_photos_root, data.nature_dir)."""
     clips = [clip_uint8(data_dir / name) for name in data.TRAIN_CLIPS]
     rng = np.random.default_rng(seed + 11)
     textures = [data.dead_leaves(leaves_size, rng) for _ in range(n_leaves)]
@@ -179,6 +181,7 @@ def training_content(data_dir: Path, seed: int, n_leaves: int = 60, leaves_size:
         pass
     textures += [c[i].astype(np.float32) / 255.0 for c in clips for i in range(0, len(c), 25)]
     textures += list(data.wallpaper_photos(photos_root, data.TRAIN_WALLPAPERS).values())
+    textures += list(data.nature_photos(nature_root).values())
     return clips, textures
 
 
