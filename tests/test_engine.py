@@ -140,8 +140,8 @@ def test_real_model_tiled_matches_untiled_on_real_frame():
     frame = next(iter(decode_frames(probe(str(sample_clip())), 10, 11))).rgb
     noisy = np.clip(frame + np.random.default_rng(0).normal(0, 20 / 255, frame.shape), 0, 1).astype(np.float32)
     whole = Enhancer("denoise", tile=4096, strength=20)(noisy)
-    tiled = Enhancer("denoise", tile=160, strength=20)(noisy)
-    assert len(plan(360, 640, 160, Enhancer("denoise").overlap)) >= 8
+    tiled = Enhancer("denoise", tile=296, strength=20)(noisy)
+    assert len(plan(360, 640, 296, Enhancer("denoise").overlap)) >= 8
     assert np.abs(whole - tiled).max() <= 1 / 1023
 
 
