@@ -56,7 +56,8 @@ def test_manifest_entry(entries):
     assert entry["task"] == "denoise" and entry["temporal_window"] in (3, 5)
     assert entry["strength"]["input"] == "sigma"
     if "denoise" in entries:
-        assert set(entry) - {"align", "spatial", "temporal_share"} == set(entries["denoise"]), "same keys as `denoise`"
+        optional = {"align", "spatial", "temporal_share", "receptive_field"}
+        assert set(entry) - optional == set(entries["denoise"]) - optional, "same keys as `denoise`"
     assert entry.get("align") == "flow", "trained on flow-aligned windows (python -m vdiff_ofx.train.temporal --align flow)"
     if "spatial" in entry:  # the single-frame partner it is blended with (engine/enhancer.py)
         assert entries[entry["spatial"]]["temporal_window"] == 1 and 0 < entry["temporal_share"] <= 1
