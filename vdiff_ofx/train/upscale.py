@@ -101,7 +101,7 @@ down 36.17 / 0.9555 (36.08 / 0.9547), -0.20 dB. 8x the time. (v7: +2.37 / +2.07 
   moved all three protocols up together: v8 area +1.98 / cubic -0.31 / matlab +2.29 dB, v9 +2.00 / -0.30 / +2.30
   (means 37.87 / 36.08 / 37.89 dB), held-out wallpapers +0.54 / -0.17 / +0.80 (v7 +0.53 / -0.22 / +0.81). Per image
   at area: astronaut 34.65, coffee 32.58, chelsea 36.36 (v7 34.63 / 32.54 / 36.32). Same network, same cost.
-  - Not shipped: a third run (v9, `nature=3 frames=0.05`, lr 1e-4, seed 8; an earlier session, 23 min): +2.00 /
+  - Not shipped: a third run from v9 (`nature=3 frames=0.05`, lr 1e-4, seed 8; an earlier session, 23 min): +2.00 /
     -0.28 / +2.31, within 0.02 dB of v9.
 - Likely next steps: a quality variant several times wider and deeper (EDSR-baseline-like) trained for hours, which
   this shared 2-core CPU could not give in a session.
