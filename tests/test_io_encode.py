@@ -196,3 +196,34 @@ def test_retime_to_new_rate(tmp_path):
     _, _, o = _transcode(src, tmp_path / "o.mov", frame_rate=Fraction(25))
     assert o.frame_rate == Fraction(25) and o.frame_count == 6
     assert video_times(tmp_path / "o.mov") == pytest.approx([i / 25 for i in range(6)])
+
+
+def test_prores_gets_tags_it_can_write(tmp_path):
+    """FFmpeg's ProRes encoder writes a BT.470BG matrix as 0 (= RGB): the output must say SMPTE 170M instead."""
+    src = tmp_path / "pal.mkv"
+    make_clip(src, "ffv1", "yuv420p", n=3, size=(160, 120), colour=("bt470bg", "smpte170m", "bt470bg", "tv"))
+    info, _, oinfo = _transcode(src, tmp_path / "out.mov", "prores_hq")
+    assert info.colorspace == "bt470bg"
+    assert (oinfo.colorspace, oinfo.color_primaries, oinfo.color_trc) == ("smpte170m", "bt470bg", "bt709")
+    a = np.stack([f.rgb for f in decode_frames(info)])
+    b = np.stack([f.rgb for f in decode_frames(oinfo)])
+    assert np.abs(a - b).mean() < 0.004
+
+
+def test_odd_width_gets_prores_4444_and_a_clear_refusal_where_a_codec_cannot(tmp_path):
+    """FFmpeg's ProRes 4:2:2 encoders refuse or garble an odd width's last column; x264 refuses odd 4:2:0 sizes."""
+    src = tmp_path / "odd.mkv"
+    make_clip(src, "ffv1", "yuv444p", n=3, size=(161, 91))
+    info, settings, oinfo = _transcode(src, tmp_path / "out.mov")
+    assert settings.preset == "prores_4444"
+    assert (oinfo.width, oinfo.height, oinfo.frame_count, oinfo.codec) == (161, 91, 3, "prores")
+    a = np.stack([f.rgb for f in decode_frames(info)])
+    b = np.stack([f.rgb for f in decode_frames(oinfo)])
+    assert np.abs(a - b).max(axis=(0, 1, 3))[-2:].max() < 0.02  # the last columns too
+    assert choose_settings(str(tmp_path / "o.mov"), info, width=162).preset == "prores_hq"
+    with pytest.raises(OutputError, match=r"4:2:2 needs an even width, got 161x91: crop to even \(--crop 160:91\)"):
+        Encoder(str(tmp_path / "o.mov"), info, choose_settings("o.mov", info, "prores_hq"), 161, 91)
+    h264 = choose_settings(str(tmp_path / "o.mp4"), info, "h264")
+    h264 = type(h264)(h264.codec, "yuv420p", h264.options, h264.label)
+    with pytest.raises(OutputError, match=r"4:2:0 needs an even width and height, got 161x91: crop to even"):
+        Encoder(str(tmp_path / "o.mp4"), info, h264, 161, 91)

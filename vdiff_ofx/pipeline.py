@@ -160,7 +160,7 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     enh = enhancer or Enhancer(job.model, job.backend, job.tile, job.overlap, job.strength, tta=job.tta)
     width, height = output_size(job.ops, info.width, info.height)
     width, height = width * enh.scale, height * enh.scale
-    settings = choose_settings(str(output), info, job.codec, job.bit_depth)
+    settings = choose_settings(str(output), info, job.codec, job.bit_depth, width)
     total = end - start
     temp = partial_name(output)
     full_range = start == 0 and end == info.frame_count

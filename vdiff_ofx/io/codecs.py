@@ -73,9 +73,9 @@ def container_of(output_path: str) -> str:
     return ext
 
 
-def _default_preset(ext: str, source: VideoInfo) -> str:
-    if ext == ".mov":
-        return "prores_4444" if source.has_alpha else "prores_hq"
+def _default_preset(ext: str, source: VideoInfo, width: int | None) -> str:
+    if ext == ".mov":  # ProRes 4:2:2 cannot keep an odd width (see encode._check_size); 4444 can
+        return "prores_4444" if source.has_alpha or (width or source.width) % 2 else "prores_hq"
     if ext == ".mkv":
         return "ffv1"
     return "h265" if source.codec in ("hevc", "h265") else "h264"
@@ -98,13 +98,14 @@ def _ffv1_pix_fmt(source: VideoInfo, depth: int) -> str:
 
 
 def choose_settings(output_path: str, source: VideoInfo, codec: str | None = None,
-                    bit_depth: int | None = None) -> EncodeSettings:
+                    bit_depth: int | None = None, width: int | None = None) -> EncodeSettings:
     """Pick the encoder for ``output_path``: the preset named by ``codec`` or the default for the container.
 
-    Bit depth follows the source (10-bit+ stays 10-bit+) unless ``bit_depth`` is given.
+    Bit depth follows the source (10-bit+ stays 10-bit+) unless ``bit_depth`` is given; ``width`` is the output's
+    (after crop/resize/scale; the source's when None).
     """
     ext = container_of(output_path)
-    name = _default_preset(ext, source) if codec is None else codec.strip().lower()
+    name = _default_preset(ext, source, width) if codec is None else codec.strip().lower()
     name = _ALIASES.get(name, name)
     if name not in PRESETS:
         raise OutputError(f"unknown codec '{codec}': use one of {', '.join(PRESETS)}")

@@ -25,6 +25,57 @@ log = logging.getLogger(__name__)
 _MUXERS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska"}
 _FULL_RANGE_OK = ("ffv1", "libx264", "libx265")  # ProRes/DNxHR are always limited range
 _LOOKAHEAD_S = 0.5  # copied packets are muxed up to this far ahead of the video
+# What FFmpeg's `prores` encoder can write in the ProRes frame header; it writes anything else as 0, which reads back
+# as an RGB matrix / reserved transfer (measured), so a BT.470BG-tagged clip would come back with false colours.
+_PRORES_SPACES = {"bt709", "smpte170m", "bt2020nc", "bt470bg"}  # bt470bg is written as smpte170m (same matrix)
+_PRORES_PRIMARIES = {"bt709", "bt470bg", "smpte170m", "bt2020", "smpte431", "smpte432"}
+_PRORES_TRC = {"bt709": "bt709", "smpte170m": "bt709", "bt2020-10": "bt709", "bt2020-12": "bt709",  # one curve
+               "smpte2084": "smpte2084", "arib-std-b67": "arib-std-b67"}
+_SUBSAMPLED = {"420": (True, True), "422": (True, False), "411": (True, False), "410": (True, True), "440": (False, True)}
+
+
+def _signalled_colour(codec: str, source: VideoInfo) -> tuple[str, str | None, str | None]:
+    """(YUV matrix, primaries, transfer) to encode and tag: the source's, where the codec can signal them.
+
+    The pixels are RGB by now, so the matrix is ours to choose: one the file can say it used. ProRes cannot say
+    BT.470BG (written as its twin SMPTE 170M) or matrices outside 709/601/2020 (the size-based guess players
+    make is used and tagged); a transfer it cannot name is written unspecified, not as a false one.
+    """
+    matrix = matrix_for(source.colorspace, source.height)
+    primaries, trc = source.color_primaries, source.color_trc
+    if codec != "prores":
+        return matrix, primaries, trc
+    if matrix not in _PRORES_SPACES:
+        matrix = matrix_for(None, source.height)
+    if matrix == "bt470bg":
+        matrix = "smpte170m"
+    if primaries not in _PRORES_PRIMARIES:
+        primaries = None
+    mapped = _PRORES_TRC.get(trc) if trc else None
+    if trc and mapped is None:
+        log.warning("ProRes cannot tag transfer %s; the output's transfer is written unspecified", trc)
+    return matrix, primaries, mapped
+
+
+def _check_size(settings: EncodeSettings, width: int, height: int) -> None:
+    """Refuse, before any frame is processed, sizes an encoder would reject or garble.
+
+    x264/x265 refuse odd sizes with subsampled chroma; FFmpeg's ProRes 4:2:2 encoders refuse (`prores`) or
+    garble the last column (`prores_ks`, measured) at odd widths, while ProRes 4444, DNxHR and FFV1 keep them.
+    """
+    chroma = next((c for c in _SUBSAMPLED if f"yuv{c}p" in settings.pix_fmt or f"yuva{c}p" in settings.pix_fmt), None)
+    if chroma is None or settings.codec not in ("libx264", "libx265", "prores"):
+        return
+    odd_w = _SUBSAMPLED[chroma][0] and width % 2
+    odd_h = _SUBSAMPLED[chroma][1] and height % 2 and settings.codec != "prores"
+    if not (odd_w or odd_h):
+        return
+    even = f"{width - bool(odd_w)}:{height - bool(odd_h)}"
+    what = "width and height" if odd_w and odd_h else "width" if odd_w else "height"
+    other = ("ProRes 4444 (-c prores_4444), DNxHR HQX or FFV1 (.mkv)" if settings.codec == "prores"
+             else "ProRes, DNxHR or FFV1 (.mov/.mkv), which take any size")
+    raise OutputError(f"{settings.label} {chroma[0]}:{chroma[1]}:{chroma[2]} needs an even {what}, got "
+                      f"{width}x{height}: crop to even (--crop {even}) or write {other}")
 
 
 class Encoder:
@@ -52,8 +103,9 @@ class Encoder:
         self._last_pts: int | None = None
         self._first_pts: int | None = None
         self._closed = False
-        self.matrix = matrix_for(source.colorspace, source.height)
         yuv = is_yuv_format(settings.pix_fmt)
+        self.matrix, self.primaries, self.trc = _signalled_colour(settings.codec, source)
+        _check_size(settings, self.width, self.height)
         self.color_range = ("pc" if source.color_range == "pc" and settings.codec in _FULL_RANGE_OK else "tv") \
             if yuv else "pc"
         folder = os.path.dirname(os.path.abspath(path))
@@ -81,8 +133,9 @@ class Encoder:
         if s.codec == "dnxhd" and (self.width < 256 or self.height < 120):
             raise OutputError(f"{s.label or 'DNxHR'} needs at least 256x120 pixels, "
                               f"got {self.width}x{self.height}: use ProRes or FFV1")
+        codec = "prores_ks" if s.codec == "prores" and self.width % 2 else s.codec  # 4444: `prores` needs even
         try:
-            vs = self._out.add_stream(s.codec, rate=rate, options=dict(s.options))
+            vs = self._out.add_stream(codec, rate=rate, options=dict(s.options))
         except (av.FFmpegError, ValueError) as exc:
             raise OutputError(f"encoder {s.codec} is not available: {reason(exc)}") from None
         vs.width, vs.height = self.width, self.height
@@ -96,8 +149,7 @@ class Encoder:
             cc.colorspace = value_of(SPACES, self.matrix) or 2
         else:
             cc.colorspace = 0
-        for attr, table, val in (("color_primaries", PRIMARIES, src.color_primaries),
-                                 ("color_trc", TRC, src.color_trc)):
+        for attr, table, val in (("color_primaries", PRIMARIES, self.primaries), ("color_trc", TRC, self.trc)):
             num = value_of(table, val)
             if num is not None:
                 setattr(cc, attr, num)
