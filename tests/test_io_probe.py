@@ -95,3 +95,18 @@ def test_truncated_before_index(tmp_path):
     p.write_bytes(data[: len(data) // 2])  # moov is at the end: nothing usable left
     with pytest.raises(InputError):
         probe(str(p))
+
+
+def test_matroska_cut_short_warns_with_the_counts(tmp_path, caplog):
+    """A Matroska copy cut mid-way keeps its header's duration: the probe reads what is there and says so."""
+    full = tmp_path / "full.mkv"
+    make_clip(full, "ffv1", "yuv420p", n=40, size=(64, 48), rate=Fraction(25))
+    cut = tmp_path / "cut.mkv"
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with caplog.at_level("WARNING", logger="vdiff_ofx.io.probe"):
+        assert probe(str(full)).frame_count == 40
+        assert not caplog.records
+        n = probe(str(cut)).frame_count
+    assert 5 < n < 35
+    assert f"only {n} of the 40 frames its header states are readable" in caplog.text

@@ -6,6 +6,7 @@ here with one clear InputError rather than halfway through a job.
 
 from __future__ import annotations
 
+import logging
 import os
 import statistics
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from vdiff_ofx.io.colour import PRIMARIES, RANGES, SPACES, TRC, format_layout, n
 
 # Containers whose header frame count (nb_frames) is trustworthy.
 _HEADER_COUNT_FORMATS = ("mov", "mp4", "avi", "mxf")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,33 @@ def _chroma(pix_fmt: str) -> str:
     w, h = fmt.chroma_width(64), fmt.chroma_height(64)
     return {(64, 64): "444", (32, 64): "422", (32, 32): "420", (16, 64): "411", (64, 32): "440",
             (16, 16): "410"}.get((w, h), "420")
+
+
+def _header_seconds(vs) -> float | None:
+    """The video stream's duration as its header states it (Matroska's DURATION tag, else the stream's)."""
+    tag = (vs.metadata or {}).get("DURATION")
+    if tag:
+        try:
+            h, m, sec = tag.split(":")
+            return int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            pass
+    return float(vs.duration * vs.time_base) if vs.duration and vs.time_base else None
+
+
+def _warn_if_short(path: str, vs, count: int, rate: Fraction) -> None:
+    """Say so when fewer frames are readable than the header promises (a truncated copy or a damaged tail).
+
+    Why a warning, not an error: what is readable is still worth enhancing, but the editor must know the
+    output will be shorter than the clip on the timeline.
+    """
+    stated = _header_seconds(vs)
+    if not stated:
+        return
+    expected = int(round(stated * float(rate)))
+    if count < expected - 2 and count < 0.98 * expected:
+        log.warning("%s: only %d of the %d frames its header states are readable (truncated or damaged file?); "
+                    "the output will have %d frames", path, count, expected, count)
 
 
 def _is_vfr(deltas: list[int], tb: Fraction) -> bool:
@@ -175,6 +204,8 @@ def _probe_open(path: str, container) -> VideoInfo:
     if not vfr and vs.base_rate and abs(Fraction(vs.base_rate) - rate) / rate < Fraction(1, 200):
         rate = Fraction(vs.base_rate)  # exact nominal rate (avoid 2997/125-style averages of ms timestamps)
 
+    if not header_ok:
+        _warn_if_short(path, vs, count, rate)
     if vs.duration:
         duration = float(vs.duration * tb)
     elif vfr and len(frame_pts) > 1:
