@@ -221,8 +221,9 @@ def test_odd_width_gets_prores_4444_and_a_clear_refusal_where_a_codec_cannot(tmp
     b = np.stack([f.rgb for f in decode_frames(oinfo)])
     assert np.abs(a - b).max(axis=(0, 1, 3))[-2:].max() < 0.02  # the last columns too
     assert choose_settings(str(tmp_path / "o.mov"), info, width=162).preset == "prores_hq"
+    assert choose_settings(str(tmp_path / "o.mov"), info, "prores_hq", width=161).preset == "prores_4444"
     with pytest.raises(OutputError, match=r"4:2:2 needs an even width, got 161x91: crop to even \(--crop 160:91\)"):
-        Encoder(str(tmp_path / "o.mov"), info, choose_settings("o.mov", info, "prores_hq"), 161, 91)
+        Encoder(str(tmp_path / "o.mov"), info, choose_settings("o.mov", info, "prores_hq", width=160), 161, 91)
     h264 = choose_settings(str(tmp_path / "o.mp4"), info, "h264")
     h264 = type(h264)(h264.codec, "yuv420p", h264.options, h264.label)
     with pytest.raises(OutputError, match=r"4:2:0 needs an even width and height, got 161x91: crop to even"):

@@ -7,6 +7,7 @@ them, before any frame is processed.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field, replace
 
@@ -58,6 +59,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
 ]}
 
 CONTAINERS = (".mov", ".mp4", ".mkv")
+log = logging.getLogger(__name__)
 
 # Lets callers pass either a preset name or an ffmpeg encoder / family name.
 _ALIASES = {"prores": "prores_hq", "prores_ks": "prores_hq", "prores_422_hq": "prores_hq", "dnxhd": "dnxhr_hqx",
@@ -73,9 +75,9 @@ def container_of(output_path: str) -> str:
     return ext
 
 
-def _default_preset(ext: str, source: VideoInfo, width: int | None) -> str:
-    if ext == ".mov":  # ProRes 4:2:2 cannot keep an odd width (see encode._check_size); 4444 can
-        return "prores_4444" if source.has_alpha or (width or source.width) % 2 else "prores_hq"
+def _default_preset(ext: str, source: VideoInfo) -> str:
+    if ext == ".mov":
+        return "prores_4444" if source.has_alpha else "prores_hq"
     if ext == ".mkv":
         return "ffv1"
     return "h265" if source.codec in ("hevc", "h265") else "h264"
@@ -105,10 +107,14 @@ def choose_settings(output_path: str, source: VideoInfo, codec: str | None = Non
     (after crop/resize/scale; the source's when None).
     """
     ext = container_of(output_path)
-    name = _default_preset(ext, source, width) if codec is None else codec.strip().lower()
+    name = _default_preset(ext, source) if codec is None else codec.strip().lower()
     name = _ALIASES.get(name, name)
     if name not in PRESETS:
         raise OutputError(f"unknown codec '{codec}': use one of {', '.join(PRESETS)}")
+    width = source.width if width is None else width
+    if name == "prores_hq" and width % 2:  # see encode._check_size
+        log.warning("ProRes 422 HQ cannot keep an odd width (%d): writing ProRes 4444, which can", width)
+        name = "prores_4444"
     preset = PRESETS[name]
     if ext not in preset.containers:
         ok = ", ".join(p.name for p in PRESETS.values() if ext in p.containers)
