@@ -122,3 +122,28 @@ def test_alpha_decodes_to_rgba(tmp_path):
     f = next(decode_frames(info))
     assert f.rgb.shape == (48, 64, 4)
     assert np.abs(f.rgb[..., 3] - pattern(0, alpha=True)[..., 3]).max() < 2 / 1023
+
+
+def test_webm_vp9_alpha_survives(tmp_path):
+    """FFmpeg's native VP9 decoder drops WebM alpha; decoding must go through libvpx and keep it."""
+    import av
+
+    p = tmp_path / "overlay.webm"
+    w, h = 128, 96
+    with av.open(str(p), "w") as c:
+        s = c.add_stream("libvpx-vp9", rate=25, options={"crf": "20", "b": "0"})
+        s.width, s.height, s.pix_fmt = w, h, "yuva420p"
+        for i in range(6):
+            img = np.zeros((h, w, 4), np.uint8)
+            img[..., 0], img[..., 1] = 200, np.linspace(0, 255, w, dtype=np.uint8)[None]
+            img[20:70, 10 + 5 * i:70 + 5 * i, 3] = 255  # an opaque box moving over transparency
+            for pkt in s.encode(av.VideoFrame.from_ndarray(img, format="rgba").reformat(format="yuva420p")):
+                c.mux(pkt)
+        for pkt in s.encode():
+            c.mux(pkt)
+    info = probe(str(p))
+    assert info.has_alpha and info.frame_count == 6
+    frames = list(decode_frames(info, 3, 6))
+    assert [f.index for f in frames] == [3, 4, 5] and frames[0].rgb.shape == (h, w, 4)
+    a = frames[0].rgb[..., 3]
+    assert a[45, 10 + 15 + 20] > 0.98 and a[5, 5] < 0.02 and a[45, 120] < 0.02

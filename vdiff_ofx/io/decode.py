@@ -18,6 +18,7 @@ from vdiff_ofx.errors import InputError
 from vdiff_ofx.io._averr import reason
 from vdiff_ofx.io.colour import frame_to_rgb
 from vdiff_ofx.io.probe import VideoInfo
+from vdiff_ofx.io.streams import decoded
 
 
 @dataclass
@@ -112,7 +113,7 @@ def _decode(info: VideoInfo, start: int, end: int, seek_pts: int | None,
                 raise _SeekMissed from None
         counter = 0
         try:
-            for frame in container.decode(stream):
+            for frame in decoded(container, stream):
                 if index_of is not None:
                     if frame.pts is None:
                         if not yielded_any:

@@ -18,6 +18,7 @@ from av.video.format import VideoFormat
 from vdiff_ofx.errors import InputError
 from vdiff_ofx.io._averr import reason
 from vdiff_ofx.io.colour import PRIMARIES, RANGES, SPACES, TRC, format_layout, name_of
+from vdiff_ofx.io.streams import decoded
 
 # Containers whose header frame count (nb_frames) is trustworthy.
 _HEADER_COUNT_FORMATS = ("mov", "mp4", "avi", "mxf")
@@ -158,7 +159,7 @@ def _probe_open(path: str, container) -> VideoInfo:
     # Decode the first frame: proves the codec works and gives pix_fmt/rotation/colour tags reliably.
     first = None
     try:
-        for frame in container.decode(vs):
+        for frame in decoded(container, vs):
             first = frame
             break
     except (av.FFmpegError, OSError) as exc:

@@ -1,0 +1,32 @@
+"""Decoded frames of a video stream, with the alpha channel FFmpeg's native VP8/VP9 decoders drop.
+
+Why: WebM keeps VP8/VP9 alpha in Matroska BlockAdditional data that only libvpx's decoders read (the native
+ones return yuv420p and the overlay comes back opaque); motion-graphics overlays are exactly such files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import av
+
+_LIBVPX = {"vp9": "libvpx-vp9", "vp8": "libvpx"}
+
+
+def alpha_decoder(stream) -> str | None:
+    """The libvpx decoder to use for ``stream`` when it is WebM VP8/VP9 with alpha, else None."""
+    name = _LIBVPX.get(getattr(stream.codec_context, "name", None) or "")
+    tagged = str((stream.metadata or {}).get("alpha_mode", "")) == "1"
+    return name if name and tagged and name in av.codecs_available else None
+
+
+def decoded(container, stream) -> Iterator[av.VideoFrame]:
+    """``container.decode(stream)``, through libvpx for WebM with alpha (see module docstring)."""
+    name = alpha_decoder(stream)
+    if name is None:
+        yield from container.decode(stream)
+        return
+    ctx = av.CodecContext.create(name, "r")
+    ctx.thread_count = 0
+    for packet in container.demux(stream):
+        yield from ctx.decode(packet)
