@@ -80,7 +80,7 @@ def test_alpha_source_gets_prores_4444_with_alpha(tmp_path):
 
 @pytest.mark.parametrize("path,codec,match", [
     ("o.avi", None, "use one of .mov, .mp4, .mkv"), ("o.mp4", "prores_hq", "cannot be written to .mp4"),
-    ("o.mp4", "ffv1", "cannot be written"), ("o.mov", "wmv", "unknown codec"),
+    ("o.mp4", "ffv1", "cannot be written"), ("o.mov", "ffv1", "FFV1 \\(lossless\\) cannot be written to .mov: use .mkv or"), ("o.mov", "wmv", "unknown codec"),
     ("o.mov", "prores_hq", "cannot write 16-bit")])
 def test_bad_choices_raise_output_error(tmp_path, path, codec, match):
     p = tmp_path / "s.mkv"

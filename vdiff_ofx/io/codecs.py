@@ -54,7 +54,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("h264_10bit", "H.264 10-bit", "libx264", (".mp4", ".mov", ".mkv"), (10,), _X264),
     Preset("h265", "H.265", "libx265", (".mp4", ".mov", ".mkv"), (8,), _X265),
     Preset("h265_10bit", "H.265 10-bit", "libx265", (".mp4", ".mov", ".mkv"), (10, 12), _X265),
-    Preset("ffv1", "FFV1 (lossless)", "ffv1", (".mkv", ".mov"), (8, 10, 12, 16),
+    Preset("ffv1", "FFV1 (lossless)", "ffv1", (".mkv",), (8, 10, 12, 16),
            {"level": "3", "slicecrc": "1", "g": "1"}),
 ]}
 
