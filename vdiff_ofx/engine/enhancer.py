@@ -17,6 +17,7 @@ from ..errors import ModelError, VdiffError
 from ..ops.align import MODES, FlowAligner
 from .memory import free_host_bytes, gpu_info
 from .models import ModelSpec, get_model
+from .planes import flip, to_pixels, to_planes, unflip
 from .providers import Backend
 from .session import ModelSession, warm_session
 from .tiling import pad_to_multiple, run_tiled
@@ -46,33 +47,11 @@ def temporal_weight(support: np.ndarray, share: float, neighbours: int) -> np.nd
     return np.clip(support * (share / max(neighbours, 1)), 0.0, 1.0)
 
 
-def _flip(x: np.ndarray, t: int) -> np.ndarray:
-    """View ``t`` of an NCHW batch: bit 0 flips W, bit 1 flips H, bit 2 swaps H and W (applied last)."""
-    if t & 1:
-        x = x[..., ::-1]
-    if t & 2:
-        x = x[..., ::-1, :]
-    if t & 4:
-        x = np.swapaxes(x, -1, -2)
-    return np.ascontiguousarray(x)
-
-
-def _unflip(y: np.ndarray, t: int) -> np.ndarray:
-    """Inverse of ``_flip`` (the output may be larger than the input: the view is geometric only)."""
-    if t & 4:
-        y = np.swapaxes(y, -1, -2)
-    if t & 2:
-        y = y[..., ::-1, :]
-    if t & 1:
-        y = y[..., ::-1]
-    return y
-
-
 def tta_average(run: Callable[[np.ndarray], np.ndarray], x: np.ndarray, views: int) -> np.ndarray:
     """Mean of ``run`` over the first ``views`` flips/transposes of NCHW ``x``, each mapped back."""
     acc = run(x)
     for t in range(1, views):
-        acc += _unflip(run(_flip(x, t)), t)
+        acc += unflip(run(flip(x, t)), t)
     if views > 1:
         acc /= views
     return acc
@@ -206,15 +185,14 @@ class Enhancer:
             frames, support = self.aligner.align(frames, self.noise_sigma)
         h, w = centre.shape[:2]
         alpha = centre[..., 3] if centre.shape[-1] == 4 else None
-        chw = np.concatenate([np.transpose(f[..., :3], (2, 0, 1)) for f in frames], axis=0)
-        chw = np.ascontiguousarray(chw, dtype=np.float32)
+        chw = to_planes(frames)
         tile = self.tile or self.auto_tile(h, w)
         if tile >= max(h, w):
             x, _, _ = pad_to_multiple(chw[None], self.spec.size_multiple)
             y = self._infer(x)[0, :, : h * self.scale, : w * self.scale]
         else:
             y = run_tiled(self._infer, chw, tile, self.overlap, self.scale, self.spec.size_multiple, self.batch)
-        out = np.transpose(y, (1, 2, 0))
+        out = to_pixels(y)
         if self.spatial_spec is not None and support is not None:
             out = self._blend_spatial(np.array(out, np.float32), centre, support)
         if alpha is not None:
