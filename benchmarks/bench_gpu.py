@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -81,6 +82,62 @@ def parity(name: str) -> tuple[float, float]:
     return float(diff.max()) * 1023, (10 * np.log10(1 / mse) if mse > 0 else float("inf"))
 
 
+# CUDA provider settings whose memory/speed trade the --memory section measures (onnxruntime's option names)
+MEMORY_CONFIGS = {
+    "default": {},
+    "arena as requested": {"arena_extend_strategy": "kSameAsRequested"},
+    "as requested + small cuDNN workspace": {"arena_extend_strategy": "kSameAsRequested",
+                                             "cudnn_conv_use_max_workspace": "0"},
+}
+
+_CHILD = """
+import json, sys, time
+from vdiff_ofx.bench import test_frame
+from vdiff_ofx.engine.enhancer import Enhancer
+from vdiff_ofx.engine.memory import gpu_info
+from vdiff_ofx.engine.providers import Backend
+name, h, w, provider, opts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], json.loads(sys.argv[5])
+free0 = gpu_info()["free_bytes"]
+enh = Enhancer(name, backend=Backend(providers=[provider], options={provider: opts}))
+enh.tile = max(h, w)
+frames = [test_frame(h, w)] * enh.window
+enh.process(frames)
+t = time.perf_counter()
+for _ in range(3):
+    enh.process(frames)
+print(json.dumps({"bytes": free0 - gpu_info()["free_bytes"], "seconds": (time.perf_counter() - t) / 3,
+                  "provider": enh.session.provider}))
+"""
+
+
+def memory_rows(names: list[str]) -> list[dict]:
+    """GPU memory a fresh process holds after whole frames through one model (CUDA context included), per
+    provider setting: what a smaller card must have free, and what the auto tile size should assume."""
+    rows = []
+    print("\n## GPU memory held after whole frames (fresh process each; CUDA context included)\n")
+    print("| model | in | setting | GiB held | B per output pixel | s/frame |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        spec = get_model(name)
+        sizes = [(1080, 1920), (2160, 3840)] if spec.scale == 1 else [(540, 960), (1080, 1920)]
+        for h, w in sizes:
+            for label, opts in MEMORY_CONFIGS.items():
+                done = subprocess.run([sys.executable, "-c", _CHILD, name, str(h), str(w), CUDA, json.dumps(opts)],
+                                      capture_output=True, text=True, timeout=300)
+                if done.returncode:
+                    print(f"| {name} | {w}x{h} | {label} | failed: {done.stderr.strip().splitlines()[-1:]} | | |")
+                    continue
+                r = json.loads(done.stdout.strip().splitlines()[-1])
+                if r["provider"] != CUDA:
+                    print(f"| {name} | {w}x{h} | {label} | fell back to {r['provider']} | | |")
+                    continue
+                per_px = r["bytes"] / (h * w * spec.scale ** 2)
+                rows.append({"model": name, "in": f"{w}x{h}", "setting": label, **r, "bytes_per_out_px": per_px})
+                print(f"| {name} | {w}x{h} | {label} | {r['bytes'] / 2**30:.2f} | {per_px:.0f} | {r['seconds']:.4f} |",
+                      flush=True)
+    return rows
+
+
 def diagnose() -> None:
     """Say exactly why CUDA does not load (onnxruntime's own verbose log), then stop."""
     import onnxruntime as ort
@@ -101,6 +158,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=10, help="timed GPU runs per row (median)")
     ap.add_argument("--cpu-repeat", type=int, default=2, help="timed CPU runs per baseline row (median)")
     ap.add_argument("--provider", default="cuda", help="the GPU provider to measure: cuda, trt, dml, coreml")
+    ap.add_argument("--memory", action="store_true", help="also measure GPU memory per model and provider setting")
+    ap.add_argument("--only-memory", action="store_true", help="only the memory section")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
     args = ap.parse_args()
     global CUDA
@@ -125,6 +184,11 @@ def main() -> None:
         diagnose()
 
     names = [m for m in args.models.split(",") if m]
+    if args.only_memory:
+        rows = memory_rows(names)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+        return
     print("\n## CUDA vs CPU output, 480x272, strength 25\n")
     print("| model | max difference (10-bit codes) | PSNR CUDA vs CPU dB |")
     print("|---|---|---|")
@@ -171,6 +235,8 @@ def main() -> None:
                          "seconds": s, "fps": 1 / s})
             print(f"| {name} (network only, no flow alignment) | {w}x{h} | {w}x{h} | {CUDA[:-17]} | full | 1 | {s:.4f} | "
                   f"{1 / s:.2f} | {h * w / 1e6 / s:.1f} | - |", flush=True)
+    if args.memory:
+        rows += memory_rows(names)
     after = gpu_info()
     if gpu and after:
         print(f"\nGPU memory in use at the end: {(gpu['free_bytes'] - after['free_bytes']) / 2**30:.1f} GiB")
