@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "model": "denoise",         # a name from `vdiff models`
     "strength": None,           # model strength (None: the model's default)
     "tta": 1,                   # 1/2/4/8 flipped views averaged per frame (8: final renders, 8x the time)
+    "fields": "auto",           # interlaced sources: auto, separate, woven or progressive (see `vdiff enhance -h`)
     "handles": 12,              # extra frames each side, where the source has them
     "placement": "above",       # "above": new track over the original; "swap": same, and the original disabled
     "output_dir": "",           # where enhanced media goes ("" : <vdiff data folder>/resolve-media)
@@ -441,12 +442,14 @@ def plan_for(shot: Shot, s: dict[str, Any]) -> Plan:
     st = os.stat(shot.path)
     key_src = [os.path.abspath(shot.path), st.st_size, st.st_mtime_ns, start, end, s.get("model"),
                s.get("strength"), s.get("codec")] + ([int(s["tta"])] if s.get("tta", 1) != 1 else [])
+    key_src += [s["fields"]] if s.get("fields", "auto") != "auto" else []
     key = hashlib.sha1(json.dumps(key_src).encode()).hexdigest()[:10]
     stem = Path(shot.path).stem
     out = output_dir(s) / f"{stem}.{s.get('model')}.{start}-{end}.{key}.mov"
     body = {"input": os.path.abspath(shot.path), "output": str(out), "model": s.get("model"),
             "strength": s.get("strength"), "start": start, "end": end, "codec": s.get("codec"),
-            "tta": int(s.get("tta") or 1), "overwrite": False, "copy_streams": True}
+            "tta": int(s.get("tta") or 1), "fields": s.get("fields") or "auto", "overwrite": False,
+            "copy_streams": True}
     return Plan(shot, start, end, str(out), body, cached=out.is_file())
 
 

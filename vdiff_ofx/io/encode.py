@@ -18,7 +18,8 @@ from vdiff_ofx.errors import OutputError
 from vdiff_ofx.io._averr import output_errors, reason
 from vdiff_ofx.io.codecs import EncodeSettings, container_of
 from vdiff_ofx.io.colour import PRIMARIES, SPACES, TRC, is_yuv_format, matrix_for, rgb_to_frame, value_of
-from vdiff_ofx.io.probe import VideoInfo
+from vdiff_ofx.io.probe import VideoInfo, frame_graph
+from vdiff_ofx.ops.fields import FIELD_ORDERS, top_first
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ _PRORES_SPACES = {"bt709", "smpte170m", "bt2020nc", "bt470bg"}  # bt470bg is wri
 _PRORES_PRIMARIES = {"bt709", "bt470bg", "smpte170m", "bt2020", "smpte431", "smpte432"}
 _PRORES_TRC = {"bt709": "bt709", "smpte170m": "bt709", "bt2020-10": "bt709", "bt2020-12": "bt709",  # one curve
                "smpte2084": "smpte2084", "arib-std-b67": "arib-std-b67"}
+_FIELD_CODERS = ("prores", "prores_ks", "libx264")  # code interlaced pictures; the others only carry the tag
+_FIELD_TAGLESS = {("dnxhd", "mov")}  # DNxHR cannot be coded interlaced and .mov then writes no field order
 _SUBSAMPLED = {"420": (True, True), "422": (True, False), "411": (True, False), "410": (True, True), "440": (False, True)}
 
 
@@ -76,6 +79,38 @@ def _check_size(settings: EncodeSettings, width: int, height: int) -> None:
              else "ProRes, DNxHR or FFV1 (.mov/.mkv), which take any size")
     raise OutputError(f"{settings.label} {chroma[0]}:{chroma[1]}:{chroma[2]} needs an even {what}, got "
                       f"{width}x{height}: crop to even (--crop {even}) or write {other}")
+
+
+def _setup_fields(cc, codec: str, order: str | None, muxer: str) -> str | None:
+    """Tag the stream with the field order; for codecs that code fields, turn interlaced coding on.
+
+    Returns the setfield mode ("tff"/"bff") frames must be flagged with, or None: ProRes and x264 take which
+    field comes first from each frame's flags, not from the tag, and code unflagged frames top field first.
+    """
+    if not order:
+        return None
+    cc.field_order = next(k for k, v in FIELD_ORDERS.items() if v == order)
+    if (codec, muxer) in _FIELD_TAGLESS:
+        log.warning("%s in .%s cannot be marked interlaced (field order %s): the output will read as progressive; "
+                    "write ProRes (.mov) or FFV1 (.mkv) to keep it", codec, muxer, order)
+    if codec not in _FIELD_CODERS:
+        return None
+    cc.flags |= av.codec.context.Flags.interlaced_dct
+    return "tff" if top_first(order) else "bff"
+
+
+class _FieldFlags:
+    """Flags frames interlaced, top or bottom field first, through a setfield graph built on the first frame."""
+
+    def __init__(self, mode: str, time_base: Fraction) -> None:
+        self.mode, self.time_base = mode, time_base
+        self._graph = None
+
+    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        if self._graph is None:
+            self._graph = frame_graph(frame, self.time_base, "setfield", self.mode)
+        self._graph.push(frame)
+        return self._graph.pull()
 
 
 class Encoder:
@@ -153,6 +188,7 @@ class Encoder:
             num = value_of(table, val)
             if num is not None:
                 setattr(cc, attr, num)
+        fields = _setup_fields(cc, codec, src.field_order, self._out.format.name)
         if s.codec == "libx265" and self._out.format.name in ("mp4", "mov"):
             cc.codec_tag = "hvc1"  # plays in QuickTime / Resolve on macOS
         if src.start_timecode:
@@ -160,6 +196,7 @@ class Encoder:
         if src.rotation:
             vs.set_display_rotation(src.rotation)
         self._vs = vs
+        self._flag_fields = _FieldFlags(fields, self.time_base) if fields else None
 
     def _setup_copies(self) -> None:
         """Add a stream-copy output for each audio/subtitle stream the container can hold."""
@@ -211,6 +248,8 @@ class Encoder:
         frame.color_trc = cc.color_trc
         frame.pts = pts
         frame.time_base = self.time_base
+        if self._flag_fields is not None:
+            frame = self._flag_fields(frame)
         self._last_pts = pts
         if self._first_pts is None:
             self._first_pts = pts

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
+from av.filter import Graph
 from av.video.format import VideoFormat
 
 from vdiff_ofx.errors import InputError
 from vdiff_ofx.io._averr import reason
 from vdiff_ofx.io.colour import PRIMARIES, RANGES, SPACES, TRC, format_layout, name_of
 from vdiff_ofx.io.streams import decoded
+from vdiff_ofx.ops.fields import FIELD_ORDERS, with_first
 
 # Containers whose header frame count (nb_frames) is trustworthy.
 _HEADER_COUNT_FORMATS = ("mov", "mp4", "avi", "mxf")
@@ -55,6 +57,7 @@ class VideoInfo:
     start_pts: int | None = None     # pts of frame 0, in time_base
     # Presentation timestamps of every frame, when the probe had to demux them anyway (non-mov containers).
     frame_pts: tuple[int, ...] = field(default=(), repr=False, compare=False)
+    field_order: str | None = None   # interlaced: "tt", "bb", "tb" or "bt" (ops.fields.FIELD_ORDERS); None progressive
 
 
 def _chroma(pix_fmt: str) -> str:
@@ -64,6 +67,53 @@ def _chroma(pix_fmt: str) -> str:
     w, h = fmt.chroma_width(64), fmt.chroma_height(64)
     return {(64, 64): "444", (32, 64): "422", (32, 32): "420", (16, 64): "411", (64, 32): "440",
             (16, 16): "410"}.get((w, h), "420")
+
+
+def frame_graph(frame: av.VideoFrame, time_base: Fraction, name: str, args: str) -> Graph:
+    """A configured buffer -> ``name``=``args`` -> sink graph for frames like ``frame``.
+
+    Why: the only way PyAV offers to read or set a frame's field flags; the buffer takes the frame's colour
+    tags so FFmpeg does not warn about properties changing on the fly.
+    """
+    graph = Graph()
+    src = graph.add("buffer", video_size=f"{frame.width}x{frame.height}", pix_fmt=frame.format.name,
+                    time_base=str(time_base), pixel_aspect="1/1", colorspace=str(int(frame.colorspace)),
+                    range=str(int(frame.color_range)))
+    node = graph.add(name, args)
+    sink = graph.add("buffersink")
+    src.link_to(node)
+    node.link_to(sink)
+    graph.configure()
+    return graph
+
+
+def _bottom_first(frame: av.VideoFrame) -> bool:
+    """Whether a decoded interlaced frame is flagged bottom field first (PyAV has no top_field_first)."""
+    try:
+        graph = frame_graph(frame, Fraction(1, 25), "select", "eq(interlace_type,BOTTOMFIRST)")
+        graph.push(frame)
+        graph.pull()
+        return True
+    except (av.BlockingIOError, av.EOFError):
+        return False
+    except (av.FFmpegError, ValueError) as exc:
+        log.debug("cannot read the field flags of the first frame: %s", reason(exc))
+        return False
+
+
+def _field_order(cc, first: av.VideoFrame) -> str | None:
+    """The stream's field order when it is interlaced, else None.
+
+    The tag (container, or FFmpeg's parser) names the order; when the first frame is flagged interlaced its
+    flags decide which field comes first, as decoders and encoders act on them (FFmpeg's H.264 parser tags
+    bottom-first MBAFF "tt"). Frames of codecs with no such flags (FFV1) leave the tag as it is; a stream
+    tagged progressive stays progressive (PsF).
+    """
+    order = int(cc.field_order or 0)
+    tag = FIELD_ORDERS.get(order)
+    if order == 1 or not first.interlaced_frame:
+        return tag
+    return with_first(tag, not _bottom_first(first))
 
 
 def _header_seconds(vs) -> float | None:
@@ -240,4 +290,5 @@ def _probe_open(path: str, container) -> VideoInfo:
         stream_index=vs.index,
         start_pts=first.pts,
         frame_pts=frame_pts,
+        field_order=_field_order(cc, first),
     )

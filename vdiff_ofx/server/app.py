@@ -49,6 +49,7 @@ class Submit(BaseModel):
     bit_depth: Optional[Literal[8, 10, 12, 16]] = None
     tile: Optional[int] = None
     tta: Literal[1, 2, 4, 8] = 1
+    fields: str = "auto"  # checked by jobspec (ops.fields.FIELD_MODES): one list, one message
     overwrite: bool = False
     copy_streams: bool = True
     ops: Optional[Ops] = None

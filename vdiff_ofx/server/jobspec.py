@@ -15,7 +15,7 @@ from ..io.codecs import choose_settings
 from ..io.probe import VideoInfo, probe
 from ..ops.geometry import Flip, Rotate, output_size, parse_crop, parse_resize
 from ..ops.ranges import resolve_range
-from ..pipeline import Job, check_paths
+from ..pipeline import Job, check_paths, plan_fields
 
 
 def build_ops(ops: dict[str, Any] | None, width: int, height: int) -> list:
@@ -89,5 +89,6 @@ def build(input: str, output: str, model: str, options: dict[str, Any], backend:
     job = Job(input=input, output=output, model=model, strength=strength, tile=tile, tta=tta,
               backend=backend or Backend(), codec=options.get("codec"), bit_depth=options.get("bit_depth"),
               start=start, end=end, ops=ops, overwrite=bool(options.get("overwrite")),
-              copy_streams=bool(options.get("copy_streams", True)))
+              copy_streams=bool(options.get("copy_streams", True)), fields=options.get("fields", "auto"))
+    plan_fields(info, job, spec.scale)  # an unknown mode, or "woven" with an upscaler, fails at submit
     return job, info, start, end

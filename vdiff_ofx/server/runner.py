@@ -200,7 +200,7 @@ class Runner:
             seg_job = Job(input=pjob.input, output=seg.path, model=pjob.model, strength=pjob.strength,
                           tile=pjob.tile, tta=pjob.tta, backend=pjob.backend, codec=pjob.codec,
                           bit_depth=pjob.bit_depth, start=span.start, end=span.end, ops=pjob.ops, overwrite=True,
-                          copy_streams=False)
+                          copy_streams=False, fields=pjob.fields)
             run(seg_job, progress, live.cancel, enh)
             seg.done = True
             self.store.segment_done(job_id, seg.idx)
