@@ -114,16 +114,16 @@ def test_bad_inputs_leave_nothing(kit, clip, tmp_path):
 
 
 def test_disk_full_is_one_clear_error(kit, clip, tmp_path, monkeypatch):
-    real_write = pipeline.Encoder.write
+    real_write = pipeline.Encoder.write_frame
     calls = {"n": 0}
 
-    def full(self, rgb, pts=None):
+    def full(self, frame, pts=None):
         calls["n"] += 1
         if calls["n"] > 4:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(self, rgb, pts)
+        return real_write(self, frame, pts)
 
-    monkeypatch.setattr(pipeline.Encoder, "write", full)
+    monkeypatch.setattr(pipeline.Encoder, "write_frame", full)
     with pytest.raises(OutputError, match="disk full"):
         run(Job(str(clip), str(tmp_path / "full.mov"), model="cnn"))
     assert not (tmp_path / "full.mov").exists() and not leftovers(tmp_path)

@@ -28,6 +28,7 @@ from .ops.fields import FIELD_MODES, by_field, check_field_mode
 from .ops.geometry import Op, apply, output_size
 from .ops.ranges import frames_to_timecode, resolve_range, timecode_to_frames
 from .ops.window import windows
+from .parallel import io_workers, ordered_map
 from .progress import Progress, ProgressFn
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Job:
     copy_streams: bool = True
     cuts: frozenset[int] = frozenset()
     queue_size: int = 4
+    io_threads: int = 0  # colour-conversion threads per I/O stage (0: parallel.io_workers picks)
     fields: str = "auto"  # interlaced sources: one of FIELD_MODES (plan_fields says what each does)
 
 
@@ -215,13 +217,14 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     total = end - start
     temp = partial_name(output)
     full_range = start == 0 and end == info.frame_count
+    workers = io_workers(job.io_threads)
     decoded: queue.Queue = queue.Queue(job.queue_size)
     enhanced: queue.Queue = queue.Queue(job.queue_size)
     stages: list[_Stage] = []
     first_pts: list[int | None] = []
 
     def decode() -> None:
-        for frame in decode_frames(info, start, end):
+        for frame in decode_frames(info, start, end, workers):
             if cancel.is_set():
                 return
             rgb = apply(job.ops, frame.rgb) if job.ops else frame.rgb
@@ -246,11 +249,12 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
 
     def encode() -> None:
         count = 0
-        for idx, pts, out in _iter_queue(enhanced, cancel, stages):
+        items = _iter_queue(enhanced, cancel, stages)
+        for pts, frame in ordered_map(lambda it: (it[1], encoder.prepare(it[2])), items, workers, "vdiff-encode"):
             if not first_pts:
                 first_pts.append(pts)
             rel = None if pts is None or first_pts[0] is None else pts - first_pts[0]
-            encoder.write(out, rel)
+            encoder.write_frame(frame, rel)
             count += 1
             written.put(count)
         written.put(_END)

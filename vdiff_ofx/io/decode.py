@@ -18,6 +18,7 @@ from vdiff_ofx.errors import InputError
 from vdiff_ofx.io._averr import reason
 from vdiff_ofx.io.colour import frame_to_rgb
 from vdiff_ofx.io.probe import VideoInfo
+from vdiff_ofx.parallel import ordered_map
 from vdiff_ofx.io.streams import decoded
 
 
@@ -74,8 +75,21 @@ def _open(info: VideoInfo):
     return container, stream
 
 
-def decode_frames(info: VideoInfo, start: int = 0, end: int | None = None) -> Iterator[DecodedFrame]:
-    """Yield frames ``[start, end)`` by frame number (end defaults to the clip length)."""
+def decode_frames(info: VideoInfo, start: int = 0, end: int | None = None, workers: int = 1
+                  ) -> Iterator[DecodedFrame]:
+    """Yield frames ``[start, end)`` by frame number (end defaults to the clip length); ``workers`` threads convert
+    them to float RGB side by side (parallel.ordered_map), in order."""
+
+    def convert(raw: tuple[int, int | None, av.VideoFrame]) -> DecodedFrame:
+        idx, pts, frame = raw
+        return DecodedFrame(idx, pts, frame_to_rgb(frame, info.colorspace, info.color_range))
+
+    yield from ordered_map(convert, _decoded_frames(info, start, end), workers, "vdiff-decode")
+
+
+def _decoded_frames(info: VideoInfo, start: int, end: int | None) -> Iterator[tuple[int, int | None, av.VideoFrame]]:
+    """(frame number, pts, decoded frame) for ``[start, end)``: seek when the timestamps allow it, else decode
+    from the start."""
     end = info.frame_count if end is None else min(end, info.frame_count)
     if start < 0:
         raise ValueError("start must be >= 0")
@@ -101,7 +115,7 @@ class _SeekMissed(Exception):
 
 
 def _decode(info: VideoInfo, start: int, end: int, seek_pts: int | None,
-            index_of: Callable[[int], int] | None) -> Iterator[DecodedFrame]:
+            index_of: Callable[[int], int] | None) -> Iterator[tuple[int, int | None, av.VideoFrame]]:
     container, stream = _open(info)
     next_index = start if seek_pts is not None else 0
     yielded_any = False
@@ -132,7 +146,7 @@ def _decode(info: VideoInfo, start: int, end: int, seek_pts: int | None,
                     return
                 next_index = idx + 1
                 yielded_any = True
-                yield DecodedFrame(idx, frame.pts, frame_to_rgb(frame, info.colorspace, info.color_range))
+                yield idx, frame.pts, frame
                 if next_index >= end:
                     return
         except (av.FFmpegError, OSError) as exc:
