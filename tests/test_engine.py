@@ -197,3 +197,27 @@ def test_tta8_does_not_lower_quality_of_shipped_denoiser():
     eight = psnr(Enhancer("denoise", strength=25, tta=8)(noisy), clean)
     assert one > psnr(noisy, clean) + 6
     assert eight > one + 0.02
+
+
+def test_auto_tile_reads_free_memory_once_per_frame_size(kit, monkeypatch):
+    from vdiff_ofx.engine import enhancer as enhancer_mod
+
+    calls = []
+    monkeypatch.setattr(enhancer_mod, "free_host_bytes", lambda: calls.append(1) or (1 << 30))
+    enh = Enhancer("cnn", backend=providers.Backend(providers=["cpu"]))
+    frame = np.zeros((40, 56, 3), np.float32)
+    for _ in range(3):
+        enh(frame)
+    enh(np.zeros((48, 64, 3), np.float32))
+    assert len(calls) == 2
+    # 1 GiB / 3 / (2048 + 24) B per pixel: 172736 pixels, so a 1080p frame is tiled at 408 (a multiple of 8)
+    assert enh.auto_tile(1080, 1920) == 408
+
+
+def test_cuda_provider_grows_its_arena_by_what_is_asked():
+    if "CUDAExecutionProvider" not in providers.available():
+        pytest.skip("this onnxruntime build has no CUDA provider")
+    opts = dict(providers.chain(providers.Backend(providers=["cuda"])))
+    assert opts["CUDAExecutionProvider"]["arena_extend_strategy"] == "kSameAsRequested"
+    custom = providers.Backend(providers=["cuda"], options={"CUDAExecutionProvider": {"arena_extend_strategy": "x"}})
+    assert dict(providers.chain(custom))["CUDAExecutionProvider"]["arena_extend_strategy"] == "x"

@@ -28,6 +28,11 @@ from .tiling import pad_to_multiple, run_tiled
 # since the first layer fuses them.
 BYTES_PER_PIXEL = 2048
 WINDOW_BYTES = 2 * 3 * 4
+# On a GPU a fresh process held 440-1450 B per output pixel after whole frames (CUDA context, cuDNN workspace and
+# onnxruntime's arena included; every shipped model at 1080p and 4K, benchmarks/bench_gpu.py --memory on an H200),
+# so tiles are sized from 1536 B per pixel and 60 % of the free memory (the host application may hold more later).
+GPU_BYTES_PER_PIXEL = 1536
+GPU_SHARE = 0.6
 
 
 # Test-time augmentation: how many of the 8 flips/transposes of the input are run and averaged. Why: a final render
@@ -99,6 +104,7 @@ class Enhancer:
         if not 0.0 <= self.temporal_share <= 1.0:
             raise ModelError(f"model '{self.spec.name}': temporal_share {self.temporal_share} is outside 0..1")
         self._spatial: Enhancer | None = None
+        self._tiles: dict[tuple[int, int], int] = {}  # frame size -> auto tile
 
     def _spatial_spec(self, name: str | None) -> ModelSpec | None:
         """The single-frame model blended with an aligned temporal one ("none": the temporal model alone)."""
@@ -157,15 +163,22 @@ class Enhancer:
         return self.spec.scale
 
     def auto_tile(self, height: int, width: int) -> int:
-        """Largest tile that fits in about a third of free device memory (whole frame when it fits)."""
-        free = None
+        """Largest tile that fits in the free memory (whole frame when it fits), measured once per frame size:
+        on a GPU the query (nvidia-smi) costs more than a 1080p frame's inference."""
+        key = (height, width)
+        if key not in self._tiles:
+            self._tiles[key] = self._fit_tile(height, width)
+        return self._tiles[key]
+
+    def _fit_tile(self, height: int, width: int) -> int:
         if self.session.on_gpu:
             info = gpu_info(self.session.backend.device_id)
-            free = int(info["free_bytes"]) if info else 4 << 30
+            budget = int((int(info["free_bytes"]) if info else 4 << 30) * GPU_SHARE)
+            per_pixel = GPU_BYTES_PER_PIXEL * self.scale * self.scale + WINDOW_BYTES * self.window
         else:
-            free = free_host_bytes()
-        per_pixel = BYTES_PER_PIXEL * self.scale * self.scale + WINDOW_BYTES * self.window
-        pixels = max(free // 3 // per_pixel, 256 * 256)
+            budget = free_host_bytes() // 3
+            per_pixel = BYTES_PER_PIXEL * self.scale * self.scale + WINDOW_BYTES * self.window
+        pixels = max(budget // per_pixel, 256 * 256)
         if height * width <= pixels:
             return max(height, width)
         side = int(math.sqrt(pixels))
