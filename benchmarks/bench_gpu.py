@@ -38,6 +38,17 @@ MODELS = ("denoise", "denoise-hq", "denoise-temporal-fast", "denoise-temporal", 
 CUDA = "CUDAExecutionProvider"  # the provider measured (--provider), set in main()
 
 
+def sizes(name: str) -> list[tuple[int, int]]:
+    """Input sizes (h, w) measured: 1080p and 4K out."""
+    return [(1080, 1920), (2160, 3840)] if get_model(name).scale == 1 else [(540, 960), (1080, 1920)]
+
+
+def header(title: str, columns: list[str]) -> None:
+    print(f"\n## {title}\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+
+
 def window_frames(frame: np.ndarray, n: int) -> list[np.ndarray]:
     """``n`` frames of a slow pan (2 px per frame) with fresh noise, so flow alignment has real work to do."""
     rng = np.random.default_rng(1)
@@ -114,13 +125,11 @@ def memory_rows(names: list[str]) -> list[dict]:
     """GPU memory a fresh process holds after whole frames through one model (CUDA context included), per
     provider setting: what a smaller card must have free, and what the auto tile size should assume."""
     rows = []
-    print("\n## GPU memory held after whole frames (fresh process each; CUDA context included)\n")
-    print("| model | in | setting | GiB held | B per output pixel | s/frame |")
-    print("|---|---|---|---|---|---|")
+    header("GPU memory held after whole frames (fresh process each; CUDA context included)",
+           ["model", "in", "setting", "GiB held", "B per output pixel", "s/frame"])
     for name in names:
         spec = get_model(name)
-        sizes = [(1080, 1920), (2160, 3840)] if spec.scale == 1 else [(540, 960), (1080, 1920)]
-        for h, w in sizes:
+        for h, w in sizes(name):
             for label, opts in MEMORY_CONFIGS.items():
                 done = subprocess.run([sys.executable, "-c", _CHILD, name, str(h), str(w), CUDA, json.dumps(opts)],
                                       capture_output=True, text=True, timeout=300)
@@ -189,21 +198,17 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
         return
-    print("\n## CUDA vs CPU output, 480x272, strength 25\n")
-    print("| model | max difference (10-bit codes) | PSNR CUDA vs CPU dB |")
-    print("|---|---|---|")
+    header("CUDA vs CPU output, 480x272, strength 25", ["model", "max difference (10-bit codes)", "PSNR CUDA vs CPU dB"])
     for name in names:
         worst, p = parity(name)
         print(f"| {name} | {worst:.3f} | {p:.1f} |", flush=True)
 
     rows = []
-    print("\n## Speed through the Enhancer (median; GPU after a warm-up run)\n")
-    print("| model | in | out | provider | tile | tta | s/frame | fps | out MP/s | x CPU |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    header("Speed through the Enhancer (median; GPU after a warm-up run)",
+           ["model", "in", "out", "provider", "tile", "tta", "s/frame", "fps", "out MP/s", "x CPU"])
     for name in names:
         spec = get_model(name)
-        sizes = [(1080, 1920), (2160, 3840)] if spec.scale == 1 else [(540, 960), (1080, 1920)]
-        for size_no, (h, w) in enumerate(sizes):
+        for size_no, (h, w) in enumerate(sizes(name)):
             frames = window_frames(test_frame(h, w), spec.temporal_window)
             cases = [(CUDA, None, 1)]
             if size_no == 0:
@@ -226,7 +231,7 @@ def main() -> None:
                 print(f"| {name} | {row['in']} | {row['out']} | {row['provider']} | {row['tile']} | {tta} | "
                       f"{s:.4f} | {1 / s:.2f} | {out_mp / s:.1f} | {ratio} |", flush=True)
         if spec.temporal_window > 1 and spec.extra.get("align") == "flow":
-            h, w = sizes[0]
+            h, w = sizes(name)[0]
             frames = window_frames(test_frame(h, w), spec.temporal_window)
             enh = enhancer(name, CUDA, align="none")
             enh.tile = max(h, w)
