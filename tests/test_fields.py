@@ -332,3 +332,47 @@ def test_cli_fields_flag_reaches_the_job(kit_env, tmp_path):
     r = enhance("-m", "cnn", "--fields", "both")
     assert r.returncode == 2 and "invalid choice: 'both'" in r.stderr
     assert build_parser().parse_args(["enhance", src]).fields == "auto"
+
+
+# -- 4:2:0 chroma of interlaced frames ------------------------------------------------------------------------
+
+def _row_error(frames: list[np.ndarray]) -> float:
+    """Largest distance of any row from its field's colour, in 10-bit code values."""
+    want = np.empty_like(frames[0])
+    want[0::2], want[1::2] = TOP, BOTTOM
+    return max(float(np.abs(f - want).max()) for f in frames) * 1023
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p10le", "yuv420p"])
+def test_420_chroma_is_resampled_within_each_field(pix_fmt):
+    from vdiff_ofx.io.colour import frame_to_rgb
+
+    frame = two_colour_frames(1)[0]
+    tol = 3 if pix_fmt.endswith("10le") else 12
+    woven = frame_to_rgb(rgb_to_frame(frame, pix_fmt, "bt709", "tv", interlaced=True), "bt709", "tv", interlaced=True)
+    assert _row_error([woven]) < tol
+    mixed = frame_to_rgb(rgb_to_frame(frame, pix_fmt, "bt709", "tv"), "bt709", "tv")
+    assert _row_error([mixed]) > 50  # progressive chroma averages the two fields' colours
+
+
+def test_interlaced_420_source_keeps_each_fields_colour_through_the_pipeline(blur, tmp_path):
+    src, out = tmp_path / "i420.mkv", tmp_path / "out.mkv"
+    # written with field-aware chroma, as an interlaced camera or encoder does
+    h, w = 48, 64
+    with av.open(str(src), "w") as container:
+        vs = container.add_stream("ffv1", rate=Fraction(25))
+        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p10le"
+        vs.codec_context.field_order = 2  # tt
+        vs.codec_context.colorspace, vs.codec_context.color_range = 1, 1  # BT.709, limited
+        for i, img in enumerate(two_colour_frames(4, w, h)):
+            frame = rgb_to_frame(img, "yuv420p10le", "bt709", "tv", interlaced=True)
+            frame.pts = i
+            for pkt in vs.encode(frame):
+                container.mux(pkt)
+        for pkt in vs.encode(None):
+            container.mux(pkt)
+    assert _row_error(fields_of(src)) < 3
+    run(Job(str(src), str(out), model="blur", fields="separate"))
+    info = probe(str(out))
+    assert info.field_order == "tt" and info.pix_fmt == "yuv420p10le"
+    assert _row_error(fields_of(out)) < 3

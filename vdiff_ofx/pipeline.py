@@ -224,7 +224,9 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     first_pts: list[int | None] = []
 
     def decode() -> None:
-        for frame in decode_frames(info, start, end, workers):
+        # a source declared progressive (PsF) has progressive chroma too
+        decode_info = dataclasses.replace(info, field_order=None) if job.fields == "progressive" else info
+        for frame in decode_frames(decode_info, start, end, workers):
             if cancel.is_set():
                 return
             rgb = apply(job.ops, frame.rgb) if job.ops else frame.rgb

@@ -107,12 +107,33 @@ def _write_plane(plane, values: np.ndarray, bits: int) -> None:
     plane.update(buf)
 
 
-def _upsample(c: np.ndarray, h: int, w: int) -> np.ndarray:
+def _by_field(c: np.ndarray, rows: int, fn) -> np.ndarray:
+    """``fn(rows_of_one_field, field_height)`` applied to each field of ``c`` apart, woven back into ``rows`` rows.
+
+    Why: in interlaced 4:2:0 the chroma rows alternate between the fields (row 0 with luma rows 0 and 2, row 1
+    with 1 and 3), so resampling them together blends two instants: colour fringes on anything that moves.
+    """
+    top = fn(np.ascontiguousarray(c[0::2]), (rows + 1) // 2)
+    bottom = fn(np.ascontiguousarray(c[1::2]), rows // 2)
+    out = np.empty((rows,) + top.shape[1:], np.float32)
+    out[0::2], out[1::2] = top, bottom
+    return out
+
+
+def _field_chroma(c: np.ndarray, h: int, interlaced: bool) -> bool:
+    """Whether chroma of a frame ``h`` rows high is resampled field by field: interlaced, vertically subsampled,
+    and a height that is a multiple of 4 (each field then has whole chroma rows)."""
+    return interlaced and h % 4 == 0 and c.shape[0] * 2 == h
+
+
+def _upsample(c: np.ndarray, h: int, w: int, interlaced: bool = False) -> np.ndarray:
     """Centre-sited bilinear (x2 per subsampled axis) with edge clamping.
 
     cv2's INTER_LINEAR at exactly 2x uses half-pixel centres, i.e. the taps (1/4, 3/4) / (3/4, 1/4) with edge
     replication that centre-sited chroma needs, and it is several times faster than numpy here.
     """
+    if _field_chroma(c, h, interlaced):
+        return _by_field(c, h, lambda f, fh: _upsample(f, fh, w))
     cw = c.shape[1] * 2 if (c.shape[1] * 2 == w or (c.shape[1] != w and (w + 1) // 2 == c.shape[1])) else c.shape[1]
     ch = c.shape[0] * 2 if c.shape[0] != h else c.shape[0]
     if (ch, cw) != c.shape:
@@ -151,18 +172,22 @@ def _downsample_axis1(c: np.ndarray, w_out: int) -> np.ndarray:
     return x[:, :w_out]
 
 
-def _downsample(c: np.ndarray, h_out: int, w_out: int) -> np.ndarray:
+def _downsample(c: np.ndarray, h_out: int, w_out: int, interlaced: bool = False) -> np.ndarray:
     if c.shape[1] != w_out:
         c = _downsample_axis1(c, w_out)
+    if interlaced and c.shape[0] % 4 == 0 and h_out * 2 == c.shape[0]:
+        return _by_field(c, h_out, lambda f, fh: _downsample(f, fh, w_out))
     if c.shape[0] != h_out:
         c = _downsample_axis1(np.ascontiguousarray(c.T), h_out).T
     return np.ascontiguousarray(c, dtype=np.float32)
 
 
-def frame_to_rgb(frame: VideoFrame, colorspace: str | None = None, color_range: str | None = None) -> np.ndarray:
+def frame_to_rgb(frame: VideoFrame, colorspace: str | None = None, color_range: str | None = None,
+                 interlaced: bool = False) -> np.ndarray:
     """Decode one frame to float32 HxWx3 (or x4 with alpha) RGB in 0..1 (not clipped), at full precision.
 
     ``colorspace``/``color_range`` are the stream's tags (ffmpeg names); the frame's own tags win when set.
+    ``interlaced``: the frame holds two fields, so 4:2:0 chroma is upsampled within each field.
     """
     src_fmt = frame.format.name
     planar, bits, is_rgb, alpha = format_layout(src_fmt)
@@ -182,13 +207,13 @@ def frame_to_rgb(frame: VideoFrame, colorspace: str | None = None, color_range: 
     else:
         rng = range_for(rng, src_fmt)
         y = _norm_luma(planes[0], bits, rng)
-        cb = _upsample(_norm_chroma(planes[1], bits, rng), h, w)
-        cr = _upsample(_norm_chroma(planes[2], bits, rng), h, w)
+        cb = _upsample(_norm_chroma(planes[1], bits, rng), h, w, interlaced)
+        cr = _upsample(_norm_chroma(planes[2], bits, rng), h, w, interlaced)
         m = matrix_for(space, h)
         if m == "gbr":
             # YUV planes that actually hold G, B, R (AVCOL_SPC_RGB)
-            chans = [_upsample(_norm_luma(planes[2], bits, rng), h, w), y,
-                     _upsample(_norm_luma(planes[1], bits, rng), h, w)]
+            chans = [_upsample(_norm_luma(planes[2], bits, rng), h, w, interlaced), y,
+                     _upsample(_norm_luma(planes[1], bits, rng), h, w, interlaced)]
         else:
             kr, kb = _KRKB[m]
             kg = 1.0 - kr - kb
@@ -218,10 +243,11 @@ def _norm_chroma(p: np.ndarray, bits: int, rng: str) -> np.ndarray:
 
 
 def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colorspace: str | None = None,
-                 color_range: str | None = None) -> VideoFrame:
+                 color_range: str | None = None, interlaced: bool = False) -> VideoFrame:
     """Encode float RGB(A) 0..1 into a new frame of ``pix_fmt`` (clipped, rounded at the target bit depth).
 
-    ``colorspace`` picks the YUV matrix (guessed from height when None); ``color_range`` 'tv'/'pc'.
+    ``colorspace`` picks the YUV matrix (guessed from height when None); ``color_range`` 'tv'/'pc';
+    ``interlaced``: 4:2:0 chroma is averaged within each field.
     Alpha is taken from channel 4 when the format has alpha (opaque when the input has none).
     """
     if rgb.ndim != 3 or rgb.shape[2] not in (3, 4):
@@ -254,7 +280,7 @@ def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colorspace: str | None = None,
         _write_plane(planes[0], np.clip(np.rint(_denorm_luma(y, bits, rng)), 0, maxv), bits)
         if len(planes) >= 3:
             for p, c in zip(planes[1:3], (cb_full, cr_full)):
-                c = _downsample(c, p.height, p.width)
+                c = _downsample(c, p.height, p.width, interlaced)
                 v = _denorm_chroma(c, bits, rng) if offset else _denorm_luma(c, bits, rng)
                 _write_plane(p, np.clip(np.rint(v), 0, maxv), bits)
         if alpha:

@@ -78,11 +78,14 @@ def _open(info: VideoInfo):
 def decode_frames(info: VideoInfo, start: int = 0, end: int | None = None, workers: int = 1
                   ) -> Iterator[DecodedFrame]:
     """Yield frames ``[start, end)`` by frame number (end defaults to the clip length); ``workers`` threads convert
-    them to float RGB side by side (parallel.ordered_map), in order."""
+    them to float RGB side by side (parallel.ordered_map), in order. An interlaced source (``info.field_order``)
+    has its 4:2:0 chroma upsampled field by field."""
+
+    interlaced = info.field_order is not None
 
     def convert(raw: tuple[int, int | None, av.VideoFrame]) -> DecodedFrame:
         idx, pts, frame = raw
-        return DecodedFrame(idx, pts, frame_to_rgb(frame, info.colorspace, info.color_range))
+        return DecodedFrame(idx, pts, frame_to_rgb(frame, info.colorspace, info.color_range, interlaced))
 
     yield from ordered_map(convert, _decoded_frames(info, start, end), workers, "vdiff-decode")
 

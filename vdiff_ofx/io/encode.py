@@ -239,7 +239,8 @@ class Encoder:
         in other threads while frames are written in order (parallel.ordered_map)."""
         if rgb.shape[:2] != (self.height, self.width):
             raise ValueError(f"frame is {rgb.shape[1]}x{rgb.shape[0]}, encoder expects {self.width}x{self.height}")
-        return rgb_to_frame(rgb, self.settings.pix_fmt, self.matrix, self.color_range)
+        return rgb_to_frame(rgb, self.settings.pix_fmt, self.matrix, self.color_range,
+                            interlaced=self.source.field_order is not None)
 
     def write_frame(self, frame: av.VideoFrame, pts: int | None = None) -> None:
         """Encode a frame from ``prepare`` (``write`` says what ``pts`` is)."""
