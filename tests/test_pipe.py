@@ -178,3 +178,66 @@ def test_ffmpeg_chain_into_mov(tmp_path, env):
         s = c.streams.video[0]
         assert (s.codec_context.name, s.width, s.height) == ("prores", 64, 48)
         assert s.format.name.startswith("yuv422p10") and len(list(c.decode(s))) == 3
+
+
+def interlaced_y4m(order: str, w: int = 16, h: int = 8, n: int = 2) -> tuple[bytes, np.ndarray]:
+    """A 10-bit 4:2:0 stream tagged ``order`` (t, b or p) whose top-field rows are one colour and bottom-field rows
+    another, with its chroma made field by field (as an interlaced camera writes it)."""
+    from vdiff_ofx.pipe import rgb_to_planes
+
+    header = read_header(io.BytesIO(f"YUV4MPEG2 W{w} H{h} F25:1 I{order} A1:1 C420p10\n".encode()))
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[0::2], rgb[1::2] = (0.2, 0.3, 0.6), (0.7, 0.6, 0.3)
+    buf = io.BytesIO()
+    buf.write(header.encode())
+    for _ in range(n):
+        write_frame(buf, rgb_to_planes(rgb, header, "bt709", "tv", fields=True), header)
+    return buf.getvalue(), rgb
+
+
+def pipe_rgb(data: bytes) -> list[np.ndarray]:
+    from vdiff_ofx.pipe import interlaced, planes_to_rgb
+
+    stream = io.BytesIO(data)
+    header = read_header(stream)
+    return [planes_to_rgb(p, header, "bt709", "tv", interlaced(header)) for p in read_frames(stream, header)]
+
+
+def test_interlaced_stream_keeps_its_fields_and_tag():
+    data, rgb = interlaced_y4m("t")
+    out = io.BytesIO()
+    assert run_pipe(io.BytesIO(data), out, lambda win: win[0], window=1, scale=1) == 2
+    assert out.getvalue().split(b"\n")[0] == data.split(b"\n")[0]  # It kept
+    for f in pipe_rgb(out.getvalue()):
+        assert np.abs(f - rgb).max() < 3 / 1023
+    # read as progressive, the same planes blend the two fields' colours
+    progressive = data.replace(b" It ", b" Ip ", 1)
+    assert max(np.abs(f - rgb).max() for f in pipe_rgb(progressive)) > 50 / 1023
+
+
+def test_interlaced_stream_is_upscaled_field_by_field():
+    data, _ = interlaced_y4m("b", h=8)
+    seen = []
+
+    def up(win):
+        seen.append(win[0].shape)
+        return np.repeat(np.repeat(win[0], 2, 0), 2, 1)
+
+    out = io.BytesIO()
+    run_pipe(io.BytesIO(data), out, up, window=1, scale=2)
+    out.seek(0)
+    h2 = read_header(out)
+    assert (h2.width, h2.height, h2.tag("I")) == (32, 16, "b")
+    assert seen and all(s[:2] == (4, 16) for s in seen)  # one field (half height) at a time
+
+
+def test_interlaced_stream_modes_woven_refused_for_upscalers_and_progressive_rewrites_the_tag():
+    from vdiff_ofx.errors import VdiffError
+
+    data, _ = interlaced_y4m("t")
+    out = io.BytesIO()
+    with pytest.raises(VdiffError, match="woven"):
+        run_pipe(io.BytesIO(data), out, lambda w: w[0], window=1, scale=2, fields="woven", model="up2")
+    assert out.getvalue() == b""
+    run_pipe(io.BytesIO(data), out, lambda w: w[0], window=1, scale=1, fields="progressive")
+    assert read_header(io.BytesIO(out.getvalue())).tag("I") == "p"

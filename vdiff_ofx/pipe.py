@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import BinaryIO
 
 import numpy as np
@@ -23,6 +25,7 @@ from av.video.frame import VideoFrame
 
 from .errors import InputError, OutputError
 from .io.colour import frame_to_rgb, rgb_to_frame
+from .ops.fields import FIELD_MODES, by_field, resolve_mode
 from .y4m import Y4MHeader, read_frames, read_header, write_frame
 
 MATRICES = ("bt709", "bt470bg", "smpte170m", "smpte240m", "bt2020nc", "fcc")
@@ -34,18 +37,26 @@ def colour_of(header: Y4MHeader, matrix: str | None) -> tuple[str, str]:
     return matrix or "bt709", "pc" if tagged == "FULL" else "tv"
 
 
-def planes_to_rgb(planes: list[np.ndarray], header: Y4MHeader, matrix: str, rng: str) -> np.ndarray:
-    """Planes -> float32 RGB(A) through vdiff_ofx.io.colour, so results match `vdiff enhance` bit for bit."""
+def interlaced(header: Y4MHeader) -> bool:
+    """y4m's ``I`` field: ``It``/``Ib`` top/bottom field first (``Ip`` progressive, ``Im`` mixed: per frame)."""
+    return (header.tag("I") or "p")[:1] in ("t", "b")
+
+
+def planes_to_rgb(planes: list[np.ndarray], header: Y4MHeader, matrix: str, rng: str,
+                  fields: bool = False) -> np.ndarray:
+    """Planes -> float32 RGB(A) through vdiff_ofx.io.colour, so results match `vdiff enhance` bit for bit
+    (``fields``: interlaced, 4:2:0 chroma resampled within each field)."""
     frame = VideoFrame(header.width, header.height, header.pix_fmt)
     for plane, values in zip(frame.planes, planes):
         buf = np.zeros((plane.height, plane.line_size // values.itemsize), values.dtype)
         buf[:, : plane.width] = values
         plane.update(buf)
-    return frame_to_rgb(frame, matrix, rng)
+    return frame_to_rgb(frame, matrix, rng, fields)
 
 
-def rgb_to_planes(rgb: np.ndarray, header: Y4MHeader, matrix: str, rng: str) -> list[np.ndarray]:
-    frame = rgb_to_frame(rgb, header.pix_fmt, matrix, rng)
+def rgb_to_planes(rgb: np.ndarray, header: Y4MHeader, matrix: str, rng: str,
+                  fields: bool = False) -> list[np.ndarray]:
+    frame = rgb_to_frame(rgb, header.pix_fmt, matrix, rng, fields)
     out = []
     for plane, (h, w) in zip(frame.planes, header.plane_shapes()):
         a = np.frombuffer(plane, dtype=header.dtype).reshape(plane.height, plane.line_size // header.dtype.itemsize)
@@ -99,16 +110,28 @@ class _Progress:
 
 
 def run_pipe(src: BinaryIO, dst: BinaryIO, process: Callable[[list[np.ndarray]], np.ndarray], window: int,
-             scale: int, matrix: str | None = None, progress: Callable[..., None] | None = None) -> int:
-    """Stream ``src`` y4m through ``process`` (a window of float RGB frames -> one) into ``dst``; frame count."""
+             scale: int, matrix: str | None = None, progress: Callable[..., None] | None = None,
+             fields: str = "auto", model: str = "model") -> int:
+    """Stream ``src`` y4m through ``process`` (a window of float RGB frames -> one) into ``dst``; frame count.
+
+    An interlaced stream (``It``/``Ib``) goes through as ``fields`` says (ops.fields.resolve_mode) and stays
+    interlaced; "progressive" rewrites the header to ``Ip``."""
     header = read_header(src)
+    mode = resolve_mode(fields, interlaced(header), scale, model)
+    if mode == "separate" and header.height % 2:
+        raise InputError(f"fields 'separate' needs an even frame height, the stream is {header.height} high")
+    woven = mode != "progressive"
     mat, rng = colour_of(header, matrix)
     out_header = header.resized(header.width * scale, header.height * scale)
+    if interlaced(header) and not woven:
+        out_header = replace(out_header, params=tuple("Ip" if p[:1] == "I" else p for p in out_header.params))
     dst.write(out_header.encode())
-    rgb_frames = (planes_to_rgb(p, header, mat, rng) for p in read_frames(src, header))
+    rgb_frames = (planes_to_rgb(p, header, mat, rng, woven) for p in read_frames(src, header))
+    if mode == "separate":
+        process = functools.partial(by_field, process)
     done = 0
     for win in windows(rgb_frames, window):
-        write_frame(dst, rgb_to_planes(process(win), out_header, mat, rng), out_header)
+        write_frame(dst, rgb_to_planes(process(win), out_header, mat, rng, woven), out_header)
         done += 1
         if progress:
             progress(done)
@@ -128,7 +151,8 @@ def cmd_pipe(args: argparse.Namespace) -> int:
     enhancer = Enhancer(args.model, _backend(args), tile=args.tile, strength=args.strength, tta=args.tta)
     progress = _Progress(args.quiet)
     try:
-        n = run_pipe(sys.stdin.buffer, out, enhancer.process, enhancer.window, enhancer.scale, args.matrix, progress)
+        n = run_pipe(sys.stdin.buffer, out, enhancer.process, enhancer.window, enhancer.scale, args.matrix, progress,
+                     args.fields, enhancer.spec.name)
     except BrokenPipeError:
         raise OutputError("the program reading vdiff's output closed the pipe") from None
     finally:
@@ -147,6 +171,8 @@ def register(subparsers, add_backend_args: Callable[[argparse.ArgumentParser], N
     p.add_argument("--tile", type=int, help="tile size in pixels (default: from free memory)")
     p.add_argument("--tta", type=int, default=1, help="average 1/2/4/8 flipped views per frame (slower, cleaner)")
     p.add_argument("--matrix", choices=MATRICES, help="YUV matrix of the stream (default bt709; y4m carries none)")
+    p.add_argument("--fields", choices=FIELD_MODES, default="auto",
+                   help="an interlaced stream (y4m It/Ib): as `vdiff enhance --fields`")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     add_backend_args(p)
     p.set_defaults(fn=cmd_pipe)

@@ -24,7 +24,7 @@ from .io.codecs import EncodeSettings, choose_settings
 from .io.decode import decode_frames
 from .io.encode import Encoder
 from .io.probe import VideoInfo, probe
-from .ops.fields import FIELD_MODES, by_field, check_field_mode
+from .ops.fields import FIELD_MODES, by_field, check_field_mode, resolve_mode
 from .ops.geometry import Op, apply, output_size
 from .ops.ranges import frames_to_timecode, resolve_range, timecode_to_frames
 from .ops.window import windows
@@ -164,19 +164,11 @@ def _fields_lost(info: VideoInfo, job: Job, mode: str) -> str | None:
 
 
 def plan_fields(info: VideoInfo, job: Job, scale: int) -> FieldPlan:
-    """The field handling ``job.fields`` asks for on this source with a model of ``scale``.
-
-    "auto" takes whole woven frames at scale 1 (measured better: the model keeps the full vertical resolution,
-    see benchmarks/bench_interlaced.py) and separate fields above (an upscaled woven frame mixes its fields,
-    so "woven" is refused there). A progressive source ignores the mode.
-    """
-    check_field_mode(job.fields)
-    if info.field_order is None or job.fields == "progressive":
+    """The field handling ``job.fields`` asks for on this source with a model of ``scale`` (ops.fields.resolve_mode
+    says what each mode means), and whether the ops or the frame size keep the fields."""
+    mode = resolve_mode(job.fields, info.field_order is not None, scale, job.model)
+    if mode == "progressive":
         return FieldPlan()
-    mode = job.fields if job.fields != "auto" else "separate" if scale > 1 else "woven"
-    if mode == "woven" and scale > 1:
-        raise VdiffError(f"fields 'woven' cannot be used with model '{job.model}' (scale {scale}): upscaling "
-                         f"a woven frame mixes its two fields; use 'separate' (or 'progressive' for a PsF source)")
     why = _fields_lost(info, job, mode)
     if why:
         return FieldPlan(why=why)

@@ -32,6 +32,24 @@ def check_field_mode(mode: str) -> None:
         raise VdiffError(f"fields {mode!r} must be one of {', '.join(FIELD_MODES)}")
 
 
+def resolve_mode(mode: str, interlaced: bool, scale: int, model: str) -> str:
+    """What ``mode`` means for a source (interlaced or not) and a model of ``scale``: "separate", "woven" or
+    "progressive" (a progressive source, or one declared so, is plain frames).
+
+    "auto" takes whole woven frames at scale 1 (measured better: the model keeps the full vertical resolution,
+    see benchmarks/bench_interlaced.py) and separate fields above; "woven" is refused for an upscaler, since an
+    upscaled woven frame mixes its two fields.
+    """
+    check_field_mode(mode)
+    if not interlaced or mode == "progressive":
+        return "progressive"
+    mode = mode if mode != "auto" else "separate" if scale > 1 else "woven"
+    if mode == "woven" and scale > 1:
+        raise VdiffError(f"fields 'woven' cannot be used with model '{model}' (scale {scale}): upscaling "
+                         f"a woven frame mixes its two fields; use 'separate' (or 'progressive' for a PsF source)")
+    return mode
+
+
 def top_first(order: str) -> bool:
     """Whether ``order`` shows the top field first: FFmpeg tags top-first interleaved frames "tb", not "tt"."""
     return order in ("tt", "tb")
