@@ -140,3 +140,46 @@ def test_every_input_family_comes_back_in_its_own_format(tmp_path, env):
     """))
     r = subprocess.run([str(VSPIPE.parent / "python"), str(script)], env=env, capture_output=True, timeout=300)
     assert r.returncode == 0 and b"all formats ok" in r.stdout, r.stderr.decode()[-2000:]
+
+
+def test_interlaced_frames_are_upscaled_field_by_field(tmp_path, env):
+    """A clip flagged top field first (_FieldBased=2) goes through an upscaler one field at a time (the Enhancer's
+    own output of each field, woven); a progressive clip, or fields="progressive", goes through whole; "woven"
+    is refused for an upscaler."""
+    script = tmp_path / "fields.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        import vapoursynth as vs
+        from vdiff_ofx.engine.enhancer import Enhancer
+        from vdiff_ofx.ops.fields import by_field
+        from vdiff_ofx.vapoursynth import enhance
+        core = vs.core
+        rgb = np.random.default_rng(0).random((16, 24, 3), dtype=np.float32)
+        base = core.std.BlankClip(format=vs.RGBS, width=24, height=16, length=2)
+
+        def fill(n, f):
+            fout = f.copy()
+            for p in range(3):
+                np.asarray(fout[p])[...] = rgb[..., p]
+            return fout
+
+        clip = core.std.ModifyFrame(base, base, fill)
+        enh = Enhancer("up2")
+        want = {"separate": by_field(enh.process, [rgb]), "whole": enh.process([rgb])}
+        assert np.abs(want["separate"] - want["whole"]).max() > 1e-3
+        for c, fields, expect in ((core.std.SetFrameProps(clip, _FieldBased=2), "auto", "separate"),
+                                  (clip, "auto", "whole"),
+                                  (core.std.SetFrameProps(clip, _FieldBased=1), "progressive", "whole")):
+            out = enhance(c, model="up2", fields=fields).get_frame(1)
+            got = np.stack([np.asarray(out[p]) for p in range(3)], -1)
+            assert np.abs(got - want[expect]).max() < 2e-5, (fields, expect)
+        try:
+            enhance(core.std.SetFrameProps(clip, _FieldBased=2), model="up2", fields="woven").get_frame(0)
+        except vs.Error as exc:
+            assert "woven" in str(exc), exc
+        else:
+            raise AssertionError("woven upscale was not refused")
+        print("fields ok")
+    """))
+    r = subprocess.run([str(VSPIPE.parent / "python"), str(script)], env=env, capture_output=True, timeout=300)
+    assert r.returncode == 0 and b"fields ok" in r.stdout, (r.stdout.decode()[-1000:], r.stderr.decode()[-2000:])

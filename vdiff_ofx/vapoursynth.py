@@ -22,6 +22,7 @@ import vapoursynth as vs
 
 from .engine.enhancer import Enhancer
 from .engine.providers import Backend
+from .ops.fields import by_field, check_field_mode, resolve_mode
 
 core = vs.core
 
@@ -95,10 +96,16 @@ def _planes(frame: vs.VideoFrame) -> np.ndarray:
 
 def enhance(clip: vs.VideoNode, model: str = "denoise", strength: float | None = None, tile: int | None = None,
             backend: Backend | str | None = None, matrix_in: str | None = None,
-            range_in: str | None = None, tta: int = 1) -> vs.VideoNode:
-    """``clip`` enhanced by ``model`` (scaled by the model's factor), in the input's own format."""
+            range_in: str | None = None, tta: int = 1, fields: str = "auto") -> vs.VideoNode:
+    """``clip`` enhanced by ``model`` (scaled by the model's factor), in the input's own format.
+
+    Frames whose ``_FieldBased`` prop says interlaced (1 bottom, 2 top field first) go through as ``fields`` says
+    (as `vdiff enhance --fields`: "auto" whole frames at 1x, each field apart for upscalers); core.resize
+    already resamples their chroma within each field.
+    """
     if clip.format is None or clip.width == 0 or clip.height == 0:
         raise vs.Error("vdiff.enhance: clips with variable format or size are not supported")
+    check_field_mode(fields)
     enhancer = Enhancer(model, _backend(backend), tile=tile, strength=strength, tta=tta)
     matrix, rng = _colour(clip, matrix_in, range_in)
     rgb = _to_rgbs(clip, matrix, rng)
@@ -107,7 +114,10 @@ def enhance(clip: vs.VideoNode, model: str = "denoise", strength: float | None =
     neighbours = [_shifted(rgb, d) for d in range(-half, half + 1)]
 
     def run(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
-        out = enhancer.process([_planes(x) for x in f[1:]])
+        interlaced = int(f[1 + half].props.get("_FieldBased", 0)) in (1, 2)
+        mode = resolve_mode(fields, interlaced, scale, enhancer.spec.name)
+        frames = [_planes(x) for x in f[1:]]
+        out = by_field(enhancer.process, frames) if mode == "separate" else enhancer.process(frames)
         fout = f[0].copy()
         for p in range(3):
             np.asarray(fout[p])[...] = out[..., p]
