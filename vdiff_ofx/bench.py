@@ -9,7 +9,7 @@ import numpy as np
 
 from .engine.enhancer import Enhancer
 from .engine.models import get_model
-from .engine.providers import CHAIN, Backend, available
+from .engine.providers import CHAIN, Backend, available, normalise
 from .engine.session import ModelSession
 from .errors import VdiffError
 
@@ -46,6 +46,7 @@ def run_bench(model: str, backend: Backend, size: str, tiles: str, repeat: int) 
     print(f"vdiff bench: model {spec.name}, {width}x{height}, median of {repeat}")
     print(f"{'provider':<28} {'tile':>6} {'s/frame':>9} {'fps':>7} {'MP/s':>7}")
     for prov in wanted:
+        prov = normalise(prov)  # `--providers cpu` names CPUExecutionProvider
         b = Backend(providers=[prov], device_id=backend.device_id, fp16=backend.fp16, threads=backend.threads)
         try:
             session = ModelSession(spec, b)
