@@ -115,6 +115,15 @@ def test_quantizer_rebuilds_the_shipped_int8_model(tmp_path):
     assert float(np.abs(a - b).max()) < 2 / 255
 
 
+def test_quantizer_keeps_every_pixel_touching_convolution_fp32():
+    pytest.importorskip("onnx")
+    from vdiff_ofx.train.quantize import pixel_convs
+
+    assert pixel_convs(ROOT / "models" / "denoise-hq.onnx") == ["/head/Conv", "/tail/Conv"]
+    # the temporal network also writes pixels through its learned temporal-mean path
+    assert pixel_convs(ROOT / "models" / "denoise-temporal.onnx") == ["/head/Conv", "/skip/Conv", "/tail/Conv"]
+
+
 def test_one_training_step():
     torch = pytest.importorskip("torch")
     from vdiff_ofx.train.degrade import add_noise

@@ -1,8 +1,8 @@
 """8-bit integer version of a trained denoiser for CPUs: static QDQ quantization calibrated on training images.
 
 Why: onnxruntime runs int8 convolutions on a CPU's integer dot-product units (AVX-VNNI / AVX512-VNNI, AMX) 2-3x faster
-than fp32 ones. The first and last convolutions stay fp32, so the image itself never goes through an 8-bit step:
-only the network's inner features do. Calibration sees only training images (data.TRAIN_SKIMAGE), never the
+than fp32 ones. The convolutions that read or write pixels stay fp32, so the image itself never goes through an 8-bit
+step: only the network's inner features do. Calibration sees only training images (data.TRAIN_SKIMAGE), never the
 held-out set, with noise at the strengths the model serves; the result is byte-reproducible from the seed.
 
     python -m vdiff_ofx.train.quantize --model models/denoise-hq.onnx --out models/denoise-hq-int8.onnx
@@ -38,24 +38,54 @@ def calibration_feeds(crops: int, size: int, seed: int) -> list[dict[str, np.nda
     return feeds
 
 
-def fp32_ends(model: Path) -> list[str]:
-    """The first and the last convolution of the graph: kept fp32, so input and output pixels stay full precision."""
+def pixel_convs(model: Path) -> list[str]:
+    """The convolutions that read the input pixels or write the output pixels (with no other convolution between):
+    kept fp32, so the image itself never goes through an 8-bit step, only the inner features do."""
     import onnx
 
-    convs = [n.name for n in onnx.load(str(model)).graph.node if n.op_type == "Conv"]
-    return [convs[0], convs[-1]]
+    nodes = onnx.load(str(model)).graph.node
+    consumers: dict[str, list] = {}
+    producer = {out: n for n in nodes for out in n.output}
+    for n in nodes:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    keep: list[str] = []
+
+    def walk(names: list[str], step) -> None:
+        seen, todo = set(), list(names)
+        while todo:
+            name = todo.pop()
+            for n in step(name):
+                if n.name in seen:
+                    continue
+                seen.add(n.name)
+                if n.op_type in ("Conv", "ConvTranspose"):
+                    keep.append(n.name)
+                else:
+                    todo += list(n.output) if step is forward else list(n.input)
+
+    def forward(name: str) -> list:
+        return consumers.get(name, [])
+
+    def backward(name: str) -> list:
+        return [producer[name]] if name in producer else []
+
+    walk(["input"], forward)
+    walk(["output"], backward)
+    return sorted(set(keep))
 
 
 def quantize(model: Path, out: Path, crops: int = 24, size: int = 128, seed: int = 0) -> None:
     """Write the int8 QDQ version of ``model`` to ``out`` (per-channel int8 weights, uint8 activations,
     percentile calibration: the 99.999th keeps rare outliers from stretching every feature's scale)."""
+    feeds = calibration_feeds(crops, size, seed)
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self._feeds = iter(calibration_feeds(crops, size, seed))
+            self._feeds = iter(feeds)
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self._feeds, None)
@@ -65,7 +95,7 @@ def quantize(model: Path, out: Path, crops: int = 24, size: int = 128, seed: int
         quant_pre_process(str(model), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=fp32_ends(model), calibrate_method=CalibrationMethod.Percentile,
+                        nodes_to_exclude=pixel_convs(model), calibrate_method=CalibrationMethod.Percentile,
                         extra_options={"ActivationSymmetric": False})
 
 
