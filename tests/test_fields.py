@@ -376,3 +376,18 @@ def test_interlaced_420_source_keeps_each_fields_colour_through_the_pipeline(blu
     info = probe(str(out))
     assert info.field_order == "tt" and info.pix_fmt == "yuv420p10le"
     assert _row_error(fields_of(out)) < 3
+
+
+def test_analyze_reports_the_scan(tmp_path, kit_env):
+    from vdiff_ofx.analysis.clip import analyse
+
+    src = tmp_path / "i.mkv"
+    write_interlaced(src, two_colour_frames(4), order="bb")
+    result = analyse(str(src))
+    assert result.field_order == "bb" and result.to_dict()["field_order"] == "bb"
+    out = subprocess.run([sys.executable, "-m", "vdiff_ofx.cli", "analyze", str(src)], env=kit_env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "interlaced (bb)" in out.stdout.splitlines()[0], out.stdout + out.stderr
+    progressive = tmp_path / "p.mkv"
+    write_interlaced(progressive, two_colour_frames(4), order=None)
+    assert analyse(str(progressive)).field_order is None

@@ -44,6 +44,7 @@ class Analysis:
     height: int
     frame_rate: str
     shots: list[Shot]
+    field_order: str | None = None  # interlaced: tt/bb/tb/bt (how `vdiff enhance --fields` will treat it)
 
     @property
     def cuts(self) -> list[int]:
@@ -89,7 +90,7 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
         shot.features = {k: float(np.median([s[k] for s in feats])) for k in keys}
         if feats:
             shot.features["noise_sigma_rgb"] = rgb_sigma(shot.features["noise_sigma"])
-    return Analysis(path, n, info.width, info.height, str(info.frame_rate), shots)
+    return Analysis(path, n, info.width, info.height, str(info.frame_rate), shots, info.field_order)
 
 
 def recommend(analysis: Analysis) -> dict:

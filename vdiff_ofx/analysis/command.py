@@ -26,7 +26,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
-    print(f"{result.path}: {result.frames} frames {result.width}x{result.height} @ {result.frame_rate}, "
+    scan = f"interlaced ({result.field_order})" if result.field_order else "progressive"
+    print(f"{result.path}: {result.frames} frames {result.width}x{result.height} @ {result.frame_rate} {scan}, "
           f"{len(result.shots)} shot(s), cuts at {result.cuts or 'none'}")
     print(f"{'shot':>4} {'start':>6} {'end':>6} " + " ".join(f"{h:>8}" for _, h, _ in COLUMNS))
     for i, s in enumerate(result.shots):
