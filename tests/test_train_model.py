@@ -117,9 +117,10 @@ def test_quantizer_rebuilds_the_shipped_int8_model(tmp_path):
 
 def test_quantizer_keeps_every_pixel_touching_convolution_fp32():
     pytest.importorskip("onnx")
-    from vdiff_ofx.train.quantize import pixel_convs
+    from vdiff_ofx.train.quantize import fp32_nodes, pixel_convs
 
     assert pixel_convs(ROOT / "models" / "denoise-hq.onnx") == ["/head/Conv", "/tail/Conv"]
+    assert fp32_nodes(ROOT / "models" / "denoise-hq.onnx") == ["/head/Conv", "/tail/Conv", "/Add_1"]  # + long skip
     # the temporal network also writes pixels through its learned temporal-mean path
     assert pixel_convs(ROOT / "models" / "denoise-temporal.onnx") == ["/head/Conv", "/skip/Conv", "/tail/Conv"]
 

@@ -75,6 +75,20 @@ def pixel_convs(model: Path) -> list[str]:
     return sorted(set(keep))
 
 
+def fp32_nodes(model: Path) -> list[str]:
+    """What stays fp32: the pixel convolutions, and the Add that feeds an output-side one (denoise-hq's long skip):
+    an 8-bit sum there put every output pixel through features rounded to 256 levels (held-out sigma 25: 32.22 dB
+    with it fp32, 32.16 without, for ~7 % more time)."""
+    import onnx
+
+    nodes = onnx.load(str(model)).graph.node
+    producer = {out: n for n in nodes for out in n.output}
+    convs = pixel_convs(model)
+    feeding = {producer[n.input[0]].name for n in nodes if n.name in convs and n.input[0] in producer
+               and producer[n.input[0]].op_type == "Add"}
+    return convs + sorted(feeding)
+
+
 def quantize(model: Path, out: Path, crops: int = 24, size: int = 128, seed: int = 0) -> None:
     """Write the int8 QDQ version of ``model`` to ``out`` (per-channel int8 weights, uint8 activations,
     percentile calibration: the 99.999th keeps rare outliers from stretching every feature's scale)."""
@@ -95,8 +109,9 @@ def quantize(model: Path, out: Path, crops: int = 24, size: int = 128, seed: int
         quant_pre_process(str(model), str(pre), skip_symbolic_shape=True)
         quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=pixel_convs(model), calibrate_method=CalibrationMethod.Percentile,
-                        extra_options={"ActivationSymmetric": False})
+                        nodes_to_exclude=fp32_nodes(model), calibrate_method=CalibrationMethod.Percentile,
+                        # each consumer its own Q/DQ pair, so the fp32 nodes read their inputs unrounded
+                        extra_options={"ActivationSymmetric": False, "DedicatedQDQPair": True})
 
 
 def main(argv: list[str] | None = None) -> int:
