@@ -173,11 +173,10 @@ class Enhancer:
     def _fit_tile(self, height: int, width: int) -> int:
         if self.session.on_gpu:
             info = gpu_info(self.session.backend.device_id)
-            budget = int((int(info["free_bytes"]) if info else 4 << 30) * GPU_SHARE)
-            per_pixel = GPU_BYTES_PER_PIXEL * self.scale * self.scale + WINDOW_BYTES * self.window
+            budget, activations = int((int(info["free_bytes"]) if info else 4 << 30) * GPU_SHARE), GPU_BYTES_PER_PIXEL
         else:
-            budget = free_host_bytes() // 3
-            per_pixel = BYTES_PER_PIXEL * self.scale * self.scale + WINDOW_BYTES * self.window
+            budget, activations = free_host_bytes() // 3, BYTES_PER_PIXEL
+        per_pixel = activations * self.scale * self.scale + WINDOW_BYTES * self.window
         pixels = max(budget // per_pixel, 256 * 256)
         if height * width <= pixels:
             return max(height, width)

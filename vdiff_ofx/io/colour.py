@@ -120,10 +120,10 @@ def _by_field(c: np.ndarray, rows: int, fn) -> np.ndarray:
     return out
 
 
-def _field_chroma(c: np.ndarray, h: int, interlaced: bool) -> bool:
-    """Whether chroma of a frame ``h`` rows high is resampled field by field: interlaced, vertically subsampled,
-    and a height that is a multiple of 4 (each field then has whole chroma rows)."""
-    return interlaced and h % 4 == 0 and c.shape[0] * 2 == h
+def _field_chroma(chroma_rows: int, luma_rows: int, interlaced: bool) -> bool:
+    """Whether chroma is resampled field by field (both directions): interlaced, vertically subsampled, and a
+    height that is a multiple of 4 (each field then has whole chroma rows)."""
+    return interlaced and luma_rows % 4 == 0 and chroma_rows * 2 == luma_rows
 
 
 def _upsample(c: np.ndarray, h: int, w: int, interlaced: bool = False) -> np.ndarray:
@@ -132,7 +132,7 @@ def _upsample(c: np.ndarray, h: int, w: int, interlaced: bool = False) -> np.nda
     cv2's INTER_LINEAR at exactly 2x uses half-pixel centres, i.e. the taps (1/4, 3/4) / (3/4, 1/4) with edge
     replication that centre-sited chroma needs, and it is several times faster than numpy here.
     """
-    if _field_chroma(c, h, interlaced):
+    if _field_chroma(c.shape[0], h, interlaced):
         return _by_field(c, h, lambda f, fh: _upsample(f, fh, w))
     cw = c.shape[1] * 2 if (c.shape[1] * 2 == w or (c.shape[1] != w and (w + 1) // 2 == c.shape[1])) else c.shape[1]
     ch = c.shape[0] * 2 if c.shape[0] != h else c.shape[0]
@@ -175,7 +175,7 @@ def _downsample_axis1(c: np.ndarray, w_out: int) -> np.ndarray:
 def _downsample(c: np.ndarray, h_out: int, w_out: int, interlaced: bool = False) -> np.ndarray:
     if c.shape[1] != w_out:
         c = _downsample_axis1(c, w_out)
-    if interlaced and c.shape[0] % 4 == 0 and h_out * 2 == c.shape[0]:
+    if _field_chroma(h_out, c.shape[0], interlaced):
         return _by_field(c, h_out, lambda f, fh: _downsample(f, fh, w_out))
     if c.shape[0] != h_out:
         c = _downsample_axis1(np.ascontiguousarray(c.T), h_out).T

@@ -38,51 +38,47 @@ def calibration_feeds(crops: int, size: int, seed: int) -> list[dict[str, np.nda
     return feeds
 
 
-def pixel_convs(model: Path) -> list[str]:
-    """The convolutions that read the input pixels or write the output pixels (with no other convolution between):
-    kept fp32, so the image itself never goes through an 8-bit step, only the inner features do."""
+def _graph(model: Path) -> tuple[list, dict[str, object], dict[str, list]]:
+    """The graph's nodes, each tensor's producer and each tensor's consumers."""
     import onnx
 
-    nodes = onnx.load(str(model)).graph.node
+    nodes = list(onnx.load(str(model)).graph.node)
     consumers: dict[str, list] = {}
-    producer = {out: n for n in nodes for out in n.output}
     for n in nodes:
         for i in n.input:
             consumers.setdefault(i, []).append(n)
-    keep: list[str] = []
+    return nodes, {out: n for n in nodes for out in n.output}, consumers
 
-    def walk(names: list[str], step) -> None:
-        seen, todo = set(), list(names)
+
+def pixel_convs(model: Path) -> list[str]:
+    """The convolutions that read the input pixels or write the output pixels (with no other convolution between):
+    kept fp32, so the image itself never goes through an 8-bit step, only the inner features do."""
+    _, producer, consumers = _graph(model)
+    keep: set[str] = set()
+
+    def walk(start: str, forward: bool) -> None:
+        seen, todo = set(), [start]
         while todo:
             name = todo.pop()
-            for n in step(name):
+            for n in consumers.get(name, []) if forward else [producer[name]] if name in producer else []:
                 if n.name in seen:
                     continue
                 seen.add(n.name)
                 if n.op_type in ("Conv", "ConvTranspose"):
-                    keep.append(n.name)
+                    keep.add(n.name)
                 else:
-                    todo += list(n.output) if step is forward else list(n.input)
+                    todo += list(n.output if forward else n.input)
 
-    def forward(name: str) -> list:
-        return consumers.get(name, [])
-
-    def backward(name: str) -> list:
-        return [producer[name]] if name in producer else []
-
-    walk(["input"], forward)
-    walk(["output"], backward)
-    return sorted(set(keep))
+    walk("input", forward=True)
+    walk("output", forward=False)
+    return sorted(keep)
 
 
 def fp32_nodes(model: Path) -> list[str]:
     """What stays fp32: the pixel convolutions, and the Add that feeds an output-side one (denoise-hq's long skip):
     an 8-bit sum there put every output pixel through features rounded to 256 levels (held-out sigma 25: 32.22 dB
     with it fp32, 32.16 without, for ~7 % more time)."""
-    import onnx
-
-    nodes = onnx.load(str(model)).graph.node
-    producer = {out: n for n in nodes for out in n.output}
+    nodes, producer, _ = _graph(model)
     convs = pixel_convs(model)
     feeding = {producer[n.input[0]].name for n in nodes if n.name in convs and n.input[0] in producer
                and producer[n.input[0]].op_type == "Add"}
