@@ -161,6 +161,41 @@ def diagnose() -> None:
     raise SystemExit(1)
 
 
+def shape_rows(names: list[str], repeat: int) -> list[dict]:
+    """Runs whose input shape changes within a frame, with one onnxruntime session for every shape against the
+    engine's session per shape (session.SHAPES_PER_GPU_SESSION): `--tta 8` (4 views of the frame, 4 of its
+    transpose) and 512-px tiles in batches of 1-8 (the last batch may be smaller). Fresh sessions per row."""
+    from vdiff_ofx.engine import session as session_mod
+
+    header("Input shapes that change within a frame: one session vs a session per shape (whole frames unless tiled)",
+           ["model", "in", "case", "sessions", "s/frame", "x one view, whole frame"])
+    rows = []
+    default = session_mod.SHAPES_PER_GPU_SESSION
+    for name in names:
+        spec = get_model(name)
+        h, w = sizes(name)[0]
+        frames = window_frames(test_frame(h, w), spec.temporal_window)
+        backend = Backend(providers=[CUDA])
+        strength = 25.0 if spec.strength else None
+        base = None
+        cases = [("one view", None, 1, 8, default), ("--tta 8", None, 8, 8, 1), ("--tta 8", None, 8, 8, default)]
+        cases += [(f"tiles 512, batch {b}", 512, 1, b, per) for b in (1, 4, 8) for per in (1, default)]
+        for case, tile, tta, batch, per in cases:
+            session_mod.SHAPES_PER_GPU_SESSION = per
+            try:
+                enh = Enhancer(spec, backend=backend, session=ModelSession(spec, backend), tile=tile or max(h, w),
+                               tta=tta, batch=batch, strength=strength)
+                s = seconds(enh, frames, repeat)
+                used = len(enh.session._by_shape)
+            finally:
+                session_mod.SHAPES_PER_GPU_SESSION = default
+            base = base or s
+            rows.append({"model": name, "in": f"{w}x{h}", "case": case, "sessions": used, "seconds": s,
+                         "x_one_view": s / base})
+            print(f"| {name} | {w}x{h} | {case} | {used} | {s:.4f} | {s / base:.1f} |", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(MODELS))
@@ -170,6 +205,8 @@ def main() -> None:
     ap.add_argument("--memory", action="store_true", help="also measure GPU memory per model and provider setting")
     ap.add_argument("--only-memory", action="store_true", help="only the memory section")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--only-shapes", action="store_true",
+                    help="only the section on input shapes that change within a frame (--tta 8, tiles)")
     args = ap.parse_args()
     global CUDA
     CUDA = normalise(args.provider)
@@ -195,6 +232,11 @@ def main() -> None:
     names = [m for m in args.models.split(",") if m]
     if args.only_memory:
         rows = memory_rows(names)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+        return
+    if args.only_shapes:
+        rows = shape_rows(names, args.repeat)
         if args.json:
             args.json.write_text(json.dumps(rows, indent=1))
         return
@@ -240,6 +282,7 @@ def main() -> None:
                          "seconds": s, "fps": 1 / s})
             print(f"| {name} (network only, no flow alignment) | {w}x{h} | {w}x{h} | {CUDA[:-17]} | full | 1 | {s:.4f} | "
                   f"{1 / s:.2f} | {h * w / 1e6 / s:.1f} | - |", flush=True)
+    rows += shape_rows(names, args.repeat)
     if args.memory:
         rows += memory_rows(names)
     after = gpu_info()

@@ -175,6 +175,23 @@ def test_tta8_output_is_equivariant_to_flips_and_transposes(kit, name, shape, ti
     assert worst1 > 1e-3  # the random test nets are not symmetric, so the check above has teeth
 
 
+def test_a_gpu_session_keeps_a_session_per_input_shape_up_to_its_limit(kit):
+    """The CUDA path runs each of the first SHAPES_PER_GPU_SESSION input shapes in a session of its own (shape
+    changes are costly there); checked on the CPU provider, which loads the same way."""
+    from vdiff_ofx.engine import session as session_mod
+    from vdiff_ofx.engine.models import get_model
+
+    s = session_mod.ModelSession(get_model("cnn"))
+    x = np.stack([np.transpose(natural_frame(40, 56, seed=1), (2, 0, 1))])
+    shapes = [x.shape, np.swapaxes(x, -1, -2).shape, (2, 3, 40, 56)]
+    got = [s._for_shape(shape) for shape in shapes]
+    assert got[0] is s._session and got[1] is not s._session
+    assert got[2] is s._session  # beyond the limit: the first session again
+    assert s._for_shape(shapes[1]) is got[1] and session_mod.SHAPES_PER_GPU_SESSION == 2
+    feeds = s.feeds(x, None)
+    assert np.array_equal(got[1].run([s.output], feeds)[0], s._session.run([s.output], feeds)[0])
+
+
 def test_tta_modes_are_checked_and_2_4_views_run(kit):
     frame = natural_frame(40, 40)
     outs = [Enhancer("sigma", tta=n, strength=20)(frame) for n in (1, 2, 4)]

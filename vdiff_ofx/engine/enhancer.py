@@ -174,6 +174,8 @@ class Enhancer:
         if self.session.on_gpu:
             info = gpu_info(self.session.backend.device_id)
             budget, activations = int((int(info["free_bytes"]) if info else 4 << 30) * GPU_SHARE), GPU_BYTES_PER_PIXEL
+            if self.tta > 4 and height != width:
+                budget //= 2  # the transposed views run in a session of their own (session.SHAPES_PER_GPU_SESSION)
         else:
             budget, activations = free_host_bytes() // 3, BYTES_PER_PIXEL
         per_pixel = activations * self.scale * self.scale + WINDOW_BYTES * self.window

@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 
 _WARNED: set[str] = set()
 
+# On CUDA, one onnxruntime session that sees its input shape change pays for it at every change (cuDNN plans and
+# memory are set up again): 1080p `denoise` took 9 ms a run with one shape, 49 ms with 4 runs of a frame and 4 of its
+# transpose, 156 ms alternating, and 9 ms again with a session per shape (H200, session.run alone; docs/gpu.md).
+# `--tta 8` (transposed views) and tiles (a smaller last batch) each need two shapes per frame, so a GPU session keeps
+# up to this many shapes in sessions of their own; more shapes share the first session.
+SHAPES_PER_GPU_SESSION = 2
+
 
 def _warn_once(message: str) -> None:
     if message not in _WARNED:
@@ -47,13 +54,14 @@ class ModelSession:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = chain(self.backend)
         captured = io.StringIO()
+
+        def load() -> Any:
+            return ort.InferenceSession(str(spec.file), sess_options=opts, providers=[n for n, _ in providers],
+                                        provider_options=[o for _, o in providers])
         try:
             # onnxruntime print()s provider failures to stdout, which would corrupt `vdiff pipe` output
             with contextlib.redirect_stdout(captured):
-                self._session = ort.InferenceSession(
-                    str(spec.file), sess_options=opts,
-                    providers=[n for n, _ in providers], provider_options=[o for _, o in providers],
-                )
+                self._session = load()
         except Exception as exc:  # a GPU provider that fails to initialise: retry on CPU alone
             if len(providers) > 1:
                 log.warning("GPU providers failed for %s (%s); falling back to CPU", spec.name, str(exc).splitlines()[0])
@@ -84,6 +92,8 @@ class ModelSession:
         self.output = self._session.get_outputs()[0].name
         self.on_gpu = self.providers[0] in GPU
         self._lock = threading.Lock()
+        self._load = load
+        self._by_shape: dict[tuple[int, ...], Any] = {}  # CUDA: input shape -> the session that runs it
 
     @property
     def provider(self) -> str:
@@ -102,17 +112,30 @@ class ModelSession:
         feeds = self.feeds(x, strength)
         with self._lock:
             if self.on_gpu and self.provider == "CUDAExecutionProvider":
-                return self._run_bound(feeds)
+                return self._run_bound(self._for_shape(x.shape), feeds)
             return self._session.run([self.output], feeds)[0]
 
-    def _run_bound(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    def _for_shape(self, shape: tuple[int, ...]) -> Any:
+        """The session that runs inputs of ``shape`` (SHAPES_PER_GPU_SESSION says why there can be several)."""
+        shape = tuple(shape)
+        if shape not in self._by_shape:
+            if len(self._by_shape) >= SHAPES_PER_GPU_SESSION:
+                return self._session
+            if self._by_shape:
+                with contextlib.redirect_stdout(io.StringIO()):  # as in __init__: keep stdout clean for pipes
+                    self._by_shape[shape] = self._load()
+            else:
+                self._by_shape[shape] = self._session
+        return self._by_shape[shape]
+
+    def _run_bound(self, session: Any, feeds: dict[str, np.ndarray]) -> np.ndarray:
         import onnxruntime as ort
 
-        binding = self._session.io_binding()
+        binding = session.io_binding()
         for name, value in feeds.items():
             binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(value, "cuda", self.backend.device_id))
         binding.bind_output(self.output, "cuda", self.backend.device_id)
-        self._session.run_with_iobinding(binding)
+        session.run_with_iobinding(binding)
         return binding.copy_outputs_to_cpu()[0]
 
     def describe(self) -> dict[str, Any]:
