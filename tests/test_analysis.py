@@ -87,6 +87,27 @@ def test_banded_clip_is_sent_to_deblock(tmp_path, monkeypatch):
     assert rec["banding"] > 0.4 and rec["reason"].startswith("banding")
 
 
+def test_auto_model_is_the_quality_denoiser_on_a_gpu_only(tmp_path, monkeypatch):
+    """`--model auto` on a noisy clip: `denoise` on a CPU, `denoise-hq` where the job runs on a GPU (as fast there);
+    de-blocking is chosen the same way on both."""
+    from vdiff_ofx.analysis.auto import runs_on_gpu
+    from vdiff_ofx.engine.providers import Backend
+
+    monkeypatch.setenv("VDIFF_MANIFEST", str(Path(__file__).resolve().parents[1] / "manifest.yaml"))
+    monkeypatch.setenv("VDIFF_CONFIG_DIR", str(tmp_path / "config"))
+    rng = np.random.default_rng(4)
+    clip = write_clip(tmp_path / "noisy.mkv",
+                      [np.clip(scene(0) + rng.normal(0, 12 / 255, (120, 160, 3)), 0, 1) for _ in range(4)])
+    result = analyse(str(clip))
+    cpu, gpu = recommend(result), recommend(result, gpu=True)
+    assert (cpu["model"], gpu["model"]) == ("denoise", "denoise-hq")
+    assert cpu["strength"] == gpu["strength"] and 8 < gpu["strength"] < 16 and gpu["reason"].endswith("on a GPU")
+    assert not runs_on_gpu(Backend(providers=["cpu"]))
+    job = resolve_auto(Job(str(clip), str(tmp_path / "o.mov"), model="auto", strength="auto",
+                           backend=Backend(providers=["cpu"])))
+    assert job.model == "denoise" and job.strength == cpu["strength"]
+
+
 def test_clip_analysis_finds_cut_and_noise(tmp_path):
     rng = np.random.default_rng(2)
     frames = [np.clip(scene(0) + rng.normal(0, 12 / 255, (120, 160, 3)), 0, 1) for _ in range(10)]

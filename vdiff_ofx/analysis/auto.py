@@ -7,7 +7,9 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
-from ..engine.models import get_model
+from ..engine.models import get_model, registry
+from ..engine.providers import GPU, Backend, chain
+from ..engine.session import warm_session
 from .clip import analyse, recommend
 
 if TYPE_CHECKING:
@@ -22,12 +24,20 @@ def needs_analysis(job: "Job") -> bool:
     return get_model(job.model).temporal_window > 1 and not job.cuts
 
 
+def runs_on_gpu(backend: Backend) -> bool:
+    """Whether `--model auto`'s quality denoiser would really run on a GPU with ``backend`` (the session that answers
+    is the one the job then uses; a GPU provider that fails to load falls back to the CPU and says no)."""
+    if "denoise-hq" not in registry() or not any(name in GPU for name, _ in chain(backend)):
+        return False
+    return warm_session(get_model("denoise-hq"), backend).on_gpu
+
+
 def resolve_auto(job: "Job") -> "Job":
     """A copy of ``job`` with model, strength and cuts decided from the analysis of its input."""
     if not needs_analysis(job):
         return job
     result = analyse(job.input)
-    rec = recommend(result)
+    rec = recommend(result, gpu=job.model == "auto" and runs_on_gpu(job.backend))
     model = rec["model"] if job.model == "auto" else job.model
     strength = job.strength
     if strength == "auto":
