@@ -120,7 +120,8 @@ def test_quantizer_keeps_every_pixel_touching_convolution_fp32():
     from vdiff_ofx.train.quantize import fp32_nodes, pixel_convs
 
     assert pixel_convs(ROOT / "models" / "denoise-hq.onnx") == ["/head/Conv", "/tail/Conv"]
-    assert fp32_nodes(ROOT / "models" / "denoise-hq.onnx") == ["/head/Conv", "/tail/Conv", "/Add_1"]  # + long skip
+    # + the long skip into the tail and the Concat (pixels, noise-level map) into the head
+    assert fp32_nodes(ROOT / "models" / "denoise-hq.onnx") == ["/head/Conv", "/tail/Conv", "/Add_1", "/Concat_1"]
     # the temporal network also writes pixels through its learned temporal-mean path
     assert pixel_convs(ROOT / "models" / "denoise-temporal.onnx") == ["/head/Conv", "/skip/Conv", "/tail/Conv"]
 
@@ -388,3 +389,32 @@ def test_group_weights_and_pair_factors_parse_as_kind_equals_number(capsys):
         with pytest.raises(SystemExit):
             parse(argv)
     assert "expected KIND=F" in capsys.readouterr().err
+
+
+def test_qat_forward_rounds_what_the_int8_build_rounds(tmp_path):
+    """--qat: the training forward pass reads the quantizer's own scales, knows every rounding of the int8 graph and
+    gives the int8 file's output far more closely than the fp32 forward pass does; a training step runs with it."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    pytest.importorskip("skimage")
+    from vdiff_ofx.train import qat
+    from vdiff_ofx.train.denoise import train_step
+    from vdiff_ofx.train.export import export_onnx
+    from vdiff_ofx.train.nets import FFDNetLite
+    from vdiff_ofx.train.quantize import quantize
+
+    torch.manual_seed(3)
+    net = FFDNetLite(2, 8, 2, context=1).eval()
+    with torch.no_grad():
+        net.ctx_up.weight.normal_(0, 0.05)  # a trained branch, not the zero start
+    export_onnx(net, tmp_path / "f.onnx")
+    quantize(tmp_path / "f.onnx", tmp_path / "q.onnx", crops=4, size=64)
+    fq = qat.FakeQuant.from_int8(tmp_path / "q.onnx")
+    assert len(fq.weights) == 2 * 2 + 2 + 2 * 1  # body and context convs; head and tail stay fp32
+    assert "/head/Conv_output_0" in fq.act and "/Add_1_output_0" not in fq.act  # the long skip stays fp32
+    fq.check(net)
+    rounded, plain = qat.parity(net, fq, tmp_path / "q.onnx"), qat.parity(net, qat.FakeQuant({}, set()), tmp_path / "q.onnx")
+    assert rounded < 0.25 * plain, (rounded, plain)
+    opt = torch.optim.Adam(net.parameters(), 1e-4)
+    clean = torch.rand(2, 3, 32, 32)
+    assert np.isfinite(train_step(net.train(), opt, clean, torch.Generator().manual_seed(0), fq))

@@ -50,13 +50,11 @@ def _graph(model: Path) -> tuple[list, dict[str, object], dict[str, list]]:
     return nodes, {out: n for n in nodes for out in n.output}, consumers
 
 
-def pixel_convs(model: Path) -> list[str]:
-    """The convolutions that read the input pixels or write the output pixels (with no other convolution between):
-    kept fp32, so the image itself never goes through an 8-bit step, only the inner features do."""
+def _pixel_paths(model: Path) -> tuple[set[str], set[str]]:
+    """(the convolutions that read the input pixels, those that write the output pixels)."""
     _, producer, consumers = _graph(model)
-    keep: set[str] = set()
 
-    def walk(start: str, forward: bool) -> None:
+    def walk(start: str, forward: bool, keep: set[str]) -> None:
         seen, todo = set(), [start]
         while todo:
             name = todo.pop()
@@ -69,20 +67,31 @@ def pixel_convs(model: Path) -> list[str]:
                 else:
                     todo += list(n.output if forward else n.input)
 
-    walk("input", forward=True)
-    walk("output", forward=False)
-    return sorted(keep)
+    reading, writing = set(), set()
+    walk("input", True, reading)
+    walk("output", False, writing)
+    return reading, writing
+
+
+def pixel_convs(model: Path) -> list[str]:
+    """The convolutions that read the input pixels or write the output pixels (with no other convolution between):
+    kept fp32, so the image itself never goes through an 8-bit step, only the inner features do."""
+    reading, writing = _pixel_paths(model)
+    return sorted(reading | writing)
 
 
 def fp32_nodes(model: Path) -> list[str]:
-    """What stays fp32: the pixel convolutions, and the Add that feeds an output-side one (denoise-hq's long skip):
-    an 8-bit sum there put every output pixel through features rounded to 256 levels (held-out sigma 25: 32.22 dB
-    with it fp32, 32.16 without, for ~7 % more time)."""
+    """What stays fp32: the pixel convolutions; the Add that feeds an output-side one (denoise-hq's long skip): an
+    8-bit sum there put every output pixel through features rounded to 256 levels (held-out sigma 25: 32.22 dB with it
+    fp32, 32.16 without, for ~7 % more time); and the node that feeds an input-side one (denoise-hq's Concat of the
+    pixels and the noise-level map): quantized, that Concat rounded the input pixels to 8 bits (and the sigma map to
+    its calibrated 0..50 range) before the fp32 head read them, which cost nothing measurable on the 8-bit held-out
+    images (sigma 15/25/50 within 0.002 dB) but threw away a 10- or 16-bit source's precision."""
     nodes, producer, _ = _graph(model)
-    convs = pixel_convs(model)
-    feeding = {producer[n.input[0]].name for n in nodes if n.name in convs and n.input[0] in producer
-               and producer[n.input[0]].op_type == "Add"}
-    return convs + sorted(feeding)
+    reading, writing = _pixel_paths(model)
+    feeding = {producer[n.input[0]].name for n in nodes if n.name in reading | writing and n.input[0] in producer
+               and (n.name in reading or producer[n.input[0]].op_type == "Add")}
+    return sorted(reading | writing) + sorted(feeding)
 
 
 def quantize(model: Path, out: Path, crops: int = 24, size: int = 128, seed: int = 0) -> None:
