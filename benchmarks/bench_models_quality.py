@@ -27,12 +27,12 @@ from vdiff_ofx.train import data, quality
 FPS_SIZES = {"deblock": (1080, 1920), "upscale2x": (540, 960)}
 
 
-def engine_model(name: str, threads: int, tta: int = 1):
+def engine_model(name: str, threads: int, tta: int = 1, strength: float | None = None):
     """The manifest's model through the engine (pads to size_multiple, crops, checks sha256)."""
     from vdiff_ofx.engine.enhancer import Enhancer
     from vdiff_ofx.engine.providers import Backend
 
-    return Enhancer(name, backend=Backend(providers=["cpu"], threads=threads), tta=tta)
+    return Enhancer(name, backend=Backend(providers=["cpu"], threads=threads), tta=tta, strength=strength)
 
 
 def main() -> int:
@@ -59,6 +59,9 @@ def main() -> int:
             kept = quality.untouched(model, images)
         else:
             results += quality.evaluate_upscale(model, images)
+            if model.spec.strength and model.spec.strength.input == "detail":  # also with each source's own detail
+                results += quality.evaluate_upscale_detail_set(
+                    lambda d: engine_model(args.upscaler, args.threads, args.tta, 100 * d), images)
     print(quality.format_table(results))
     if args.only != "upscale2x":
         print(f"clean held-out frames through {args.deblocker}: {kept[0]:.2f} dB PSNR against themselves {kept[1]}")

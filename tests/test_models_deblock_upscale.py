@@ -35,11 +35,11 @@ def _entry(name: str) -> dict:
     return found[0]
 
 
-def enhancer(name: str):
+def enhancer(name: str, strength: float | None = None):
     from vdiff_ofx.engine.enhancer import Enhancer
     from vdiff_ofx.engine.providers import Backend
 
-    return Enhancer(name, backend=Backend(providers=["cpu"], threads=2))
+    return Enhancer(name, backend=Backend(providers=["cpu"], threads=2), strength=strength)
 
 
 def held_out_crop(name: str) -> np.ndarray:
@@ -53,7 +53,12 @@ def test_manifest_entry(name):
     e = _entry(name)
     keys = {"name", "file", "sha256", "task", "scale", "channels", "temporal_window", "size_multiple",
             "input_range", "description", "params"}
-    assert keys <= set(e) and "strength" not in e
+    assert keys <= set(e)
+    if name == "upscale2x":  # the detail knob: 0..100 %, fed to the graph's "detail" input as 0..1
+        assert e["strength"]["input"] == "detail" and (e["strength"]["min"], e["strength"]["max"]) == (0, 100)
+        assert e["strength"]["per_unit"] == 0.01
+    else:
+        assert "strength" not in e
     assert e["scale"] == (2 if name == "upscale2x" else 1) and e["temporal_window"] == 1
     from vdiff_ofx.engine.models import get_model
 
@@ -104,6 +109,24 @@ def test_upscale_beats_bicubic():
     assert out.shape == hr.shape
     gain = quality.sr_score(hr, out)[0] - quality.sr_score(hr, bic)[0]
     assert gain > 1.0, gain
+
+
+def test_upscale_detail_knob_fits_the_source():
+    """An aliased source (plain cubic downscale, as line-skipping cameras make) wants little detail restored: at
+    detail 0 the model beats bicubic on it; the default, tuned for antialiased sources, restores more. The engine
+    feeds --strength in % as detail/100."""
+    hr = held_out_crop("astronaut")
+    lr = cv2.resize(hr, (hr.shape[1] // 2, hr.shape[0] // 2), interpolation=cv2.INTER_CUBIC)
+    bic = cv2.resize(lr, (hr.shape[1], hr.shape[0]), interpolation=cv2.INTER_CUBIC)
+    gain = {d: quality.sr_score(hr, enhancer("upscale2x", d)(lr))[0] - quality.sr_score(hr, bic)[0] for d in (0, 100)}
+    assert gain[0] > 0.5 and gain[0] > gain[100] + 0.5, gain
+    enh = enhancer("upscale2x", 40)
+    feeds = enh.session.feeds(np.zeros((2, 3, 8, 8), np.float32), 40)
+    assert feeds["detail"].shape == (2, 1, 1, 1) and np.allclose(feeds["detail"], 0.4)
+    from vdiff_ofx.errors import VdiffError
+
+    with pytest.raises(VdiffError, match="outside 0"):
+        enhancer("upscale2x", 150)
 
 
 def test_matlab_downscale_is_imresize_half():
@@ -173,7 +196,7 @@ def test_deblock_training_step():
 def test_upscale_training_step():
     torch = pytest.importorskip("torch")
     from vdiff_ofx.train.fit import train_step
-    from vdiff_ofx.train.restore_nets import SR2xNet
+    from vdiff_ofx.train.restore_nets import DETAIL_OF_DOWNSCALE, SR2xNet
     from vdiff_ofx.train.upscale import SRPairs
 
     torch.manual_seed(0)
@@ -188,26 +211,62 @@ def test_upscale_training_step():
     assert np.abs(bic - ref).max() < 1e-5
     loss = train_step(net, torch.optim.Adam(net.parameters(), 1e-3), torch.from_numpy(lr), torch.from_numpy(hr))
     assert np.isfinite(loss)
+    # --detail-gate: each pair comes with the detail value its downscale was trained as
+    pairs = SRPairs({"leaves": [data.dead_leaves(64, rng, n_disks=800)]}, 12, seed=0, p_area=0.4, p_matlab=0.3)
+    (lr, detail), hr = pairs.detail_batch(6)
+    assert detail.shape == (6, 1, 1, 1) and [DETAIL_OF_DOWNSCALE[k] for k in pairs.kinds] == detail.ravel().tolist()
+    gated = SR2xNet(width=8, blocks=1, detail=True)
+    with torch.no_grad():  # the gate starts as a no-op: the same output as the plain net with the same weights
+        gated.load_state_dict({**gated.state_dict(), **net.state_dict()})
+        assert torch.allclose(gated(torch.from_numpy(lr), torch.from_numpy(detail)), net(torch.from_numpy(lr)))
+    x = (torch.from_numpy(lr), torch.from_numpy(detail))
+    assert np.isfinite(train_step(gated, torch.optim.Adam(gated.parameters(), 1e-3), x, torch.from_numpy(hr)))
 
 
-def test_upscaler_grown_from_the_shipped_file_starts_at_its_output(tmp_path):
-    """--grow N --init: the deeper net's new blocks start as identities, so it reproduces the shipped upscale2x."""
+def test_upscaler_grown_from_a_file_starts_at_its_output(tmp_path):
+    """--grow N --init: the deeper net's new blocks start as identities, so it reproduces the file it grew from."""
     torch = pytest.importorskip("torch")
     import onnxruntime as ort
 
     from vdiff_ofx.train.export import load_onnx_weights
-    from vdiff_ofx.train.restore_nets import SR2xNet, grow
+    from vdiff_ofx.train.restore_nets import SR2xNet, export_onnx, grow
 
-    shipped = ROOT / "models" / "upscale2x.onnx"
-    deep = SR2xNet(32, 6)
+    torch.manual_seed(4)
+    small = SR2xNet(16, 2)
+    torch.nn.init.normal_(small.tail.weight, std=0.05)  # a visible residual over bicubic
+    path = tmp_path / "small.onnx"
+    export_onnx(small, path)
+    deep = SR2xNet(16, 4)
     grow(deep, 2)
-    assert load_onnx_weights(deep, shipped) == len(SR2xNet(32, 4).state_dict())
+    assert load_onnx_weights(deep, path) == len(small.state_dict())
     x = np.random.default_rng(3).random((1, 3, 20, 28), dtype=np.float32)
-    ref = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    ref = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
     deep.eval().clamp = True
     with torch.no_grad():
         assert np.abs(deep(torch.from_numpy(x)).numpy() - ref).max() < 1e-5
     with pytest.raises(ValueError, match="same architecture"):
-        load_onnx_weights(SR2xNet(32, 6), shipped)  # without grow the missing blocks are an error
+        load_onnx_weights(SR2xNet(16, 4), path)  # without grow the missing blocks are an error
     with pytest.raises(ValueError, match="--grow"):
         grow(SR2xNet(32, 4), 4)
+    with pytest.raises(ValueError, match="detail"):
+        grow(SR2xNet(32, 6, detail=True), 2)  # the gate's last layer is sized by the block count
+
+
+def test_shipped_upscaler_loads_for_a_fine_tune():
+    """`--init models/upscale2x.onnx --detail-gate`: every tensor of the shipped file lands in the net, gate included,
+    and the net then gives the file's output at any detail."""
+    torch = pytest.importorskip("torch")
+    import onnxruntime as ort
+
+    from vdiff_ofx.train.export import load_onnx_weights
+    from vdiff_ofx.train.restore_nets import SR2xNet
+
+    shipped = ROOT / "models" / "upscale2x.onnx"
+    net = SR2xNet(32, 4, detail=True)
+    assert load_onnx_weights(net, shipped) == len(net.state_dict())
+    x = np.random.default_rng(3).random((2, 3, 20, 28), dtype=np.float32)
+    detail = np.array([0.0, 0.7], np.float32).reshape(2, 1, 1, 1)
+    ref = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"]).run(None, {"input": x, "detail": detail})[0]
+    net.eval().clamp = True
+    with torch.no_grad():
+        assert np.abs(net(torch.from_numpy(x), torch.from_numpy(detail)).numpy() - ref).max() < 1e-5

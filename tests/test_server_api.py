@@ -61,7 +61,7 @@ def test_token_is_private_and_required(server):
 def test_models_lists_the_kit(server):
     models = {m["name"]: m for m in server.client().models()}
     assert {"cnn", "sigma", "up2", "temporal3", "mult4"} <= set(models)
-    assert models["sigma"]["strength"] == {"min": 0, "max": 50, "default": 15}
+    assert models["sigma"]["strength"] == {"min": 0, "max": 50, "default": 15, "unit": "sigma on 0-255"}
     assert models["temporal3"]["temporal_window"] == 3 and models["up2"]["scale"] == 2
 
 

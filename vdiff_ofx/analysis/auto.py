@@ -43,7 +43,7 @@ def resolve_auto(job: "Job") -> "Job":
     if strength == "auto":
         spec = get_model(model)
         strength = None
-        if spec.strength:
+        if spec.strength and spec.task == "denoise":  # the analysis measures noise sigma: a denoiser's strength
             sigma = rec["sigma"] if rec["sigma"] is not None else spec.strength.default
             strength = round(float(min(max(sigma, spec.strength.min), spec.strength.max)), 1)
     log.info("auto: model %s, strength %s, cuts %s (%s)", model, strength, result.cuts, rec["reason"])

@@ -23,13 +23,17 @@ TASKS = ("denoise", "deblock", "upscale", "sharpen", "restore", "custom")
 
 @dataclass(frozen=True)
 class Strength:
-    """A model's strength knob: the graph input it feeds, and its range in user units (sigma on 0-255)."""
+    """A model's strength knob: the graph input it feeds, its range in user units, and the graph value per unit.
+
+    Denoisers take sigma on 0-255 and read sigma/255 (the default); upscale2x takes detail in % and reads it /100.
+    """
 
     input: str = "sigma"
     default: float = 15.0
     min: float = 0.0
     max: float = 50.0
     unit: str = "sigma on 0-255"
+    per_unit: float = 1 / 255
 
 
 @dataclass(frozen=True)

@@ -104,7 +104,7 @@ class ModelSession:
         feeds = {self.image_input: np.ascontiguousarray(x, dtype=np.float32)}
         if self.strength_input:
             value = self.spec.strength.default if strength is None else strength
-            feeds[self.strength_input] = np.full((x.shape[0], 1, 1, 1), value / 255.0, np.float32)
+            feeds[self.strength_input] = np.full((x.shape[0], 1, 1, 1), value * self.spec.strength.per_unit, np.float32)
         return feeds
 
     def run(self, x: np.ndarray, strength: float | None = None) -> np.ndarray:

@@ -144,7 +144,8 @@ def create_app(store: JobStore, runner: Runner, token: str, shutdown: Callable[[
         except VdiffError as exc:
             raise ApiError(500, str(exc)) from None
         return [{"name": s.name, "task": s.task, "scale": s.scale, "temporal_window": s.temporal_window,
-                 "strength": {"min": s.strength.min, "max": s.strength.max, "default": s.strength.default}
+                 "strength": {"min": s.strength.min, "max": s.strength.max, "default": s.strength.default,
+                              "unit": s.strength.unit}
                  if s.strength else None, "description": s.description} for s in reg.values()]
 
     @app.post("/jobs", status_code=201)

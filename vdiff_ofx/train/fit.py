@@ -48,10 +48,10 @@ def luma_charbonnier(weight: float) -> Callable[[torch.Tensor, torch.Tensor], to
     return loss
 
 
-def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, target: torch.Tensor,
-               loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = charbonnier) -> float:
-    """One optimisation step; returns the batch MSE (for the log's RMSE)."""
-    out = net(x)
+def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor | tuple[torch.Tensor, ...],
+               target: torch.Tensor, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = charbonnier) -> float:
+    """One optimisation step (``x`` may be a tuple of the net's inputs); returns the batch MSE (for the log's RMSE)."""
+    out = net(*x) if isinstance(x, tuple) else net(x)
     loss = loss_fn(out, target)
     opt.zero_grad(set_to_none=True)
     loss.backward()
@@ -60,17 +60,24 @@ def train_step(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor
     return float(((out.detach() - target) ** 2).mean())
 
 
-def fit(net: torch.nn.Module, batches: Callable[[], tuple[np.ndarray, np.ndarray]], steps: int, lr: float,
-        log_every: int = 100, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = charbonnier
-        ) -> torch.nn.Module:
-    """Adam, 3% warm-up then cosine to 1% of `lr`, grad-clip 1.0. `batches()` gives (input, target) float32 NCHW."""
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+def fit(net: torch.nn.Module, batches: Callable[[], tuple[np.ndarray | tuple[np.ndarray, ...], np.ndarray]], steps: int,
+        lr: float, log_every: int = 100, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = charbonnier,
+        fresh_lr: float = 1.0) -> torch.nn.Module:
+    """Adam, 3% warm-up then cosine to 1% of `lr`, grad-clip 1.0. `batches()` gives (input, target) float32 NCHW,
+    the input a tuple where the net takes several. ``fresh_lr`` multiplies the rate of the modules named in
+    ``net.fresh_modules``: a branch added to a trained net starts at zero and must catch up with it."""
+    fresh = tuple(getattr(net, "fresh_modules", ()))
+    named = list(net.named_parameters())
+    groups = [{"params": [p for n, p in named if not (fresh and n.startswith(fresh))], "scale": 1.0},
+              {"params": [p for n, p in named if fresh and n.startswith(fresh)], "scale": fresh_lr}]
+    opt = torch.optim.Adam([g for g in groups if g["params"]], lr=lr)
     t0, acc = time.time(), 0.0
     for step in range(steps):
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, lr)
+            g["lr"] = lr_at(step, steps, lr) * g["scale"]
         x, y = batches()
-        acc += train_step(net, opt, torch.from_numpy(x), torch.from_numpy(y), loss_fn)
+        x = tuple(torch.from_numpy(a) for a in x) if isinstance(x, tuple) else torch.from_numpy(x)
+        acc += train_step(net, opt, x, torch.from_numpy(y), loss_fn)
         if (step + 1) % log_every == 0 or step + 1 == steps:
             n = (step % log_every) + 1
             el = time.time() - t0

@@ -11,7 +11,8 @@ run plateaued early (models/deblock.md).
 SR2xNet: ESPCN/FSRCNN-like conv stack at input resolution -> 12 channels -> PixelShuffle(2), added
 to an exact cv2-style bicubic 2x upsample that is built in (fixed depthwise conv on the 4 output
 phases, edge-replicated borders -- bit-compatible with cv2.resize INTER_CUBIC and exported as a plain
-Conv, so onnxruntime parity is exact). The net therefore learns only the detail bicubic misses.
+Conv, so onnxruntime parity is exact). The net therefore learns only the detail bicubic misses. With
+`detail=True` (DetailGate) it takes a second input saying how much of that detail to restore.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vdiff_ofx.train.quality import DETAIL_OF_DOWNSCALE  # noqa: F401  (re-exported)
 from vdiff_ofx.train.nets import ResBlock, add_context, param_count, run_body  # noqa: F401  (param_count re-exported)
 
 OPSET = 17
@@ -34,6 +36,8 @@ def grow(net: nn.Module, new_blocks: int) -> None:
     Why: `--grow N --init FILE` deepens a trained net; the deeper net starts from exactly the file's output,
     so fine-tuning adds capacity without first relearning what the shallow net knew.
     """
+    if getattr(net, "gate", None) is not None:
+        raise ValueError("--grow does not take a detail-gated net: the gate's last layer is sized by the block count")
     if not 0 < new_blocks < len(net.body):
         raise ValueError(f"--grow {new_blocks}: must be between 1 and the block count minus 1 ({len(net.body) - 1})")
     first = len(net.body) - new_blocks
@@ -145,12 +149,37 @@ def bicubic2x_kernel() -> torch.Tensor:
     return w.float()
 
 
+class DetailGate(nn.Module):
+    """detail t (N x 1 x 1 x 1, 0..1) -> one scale per channel of each residual block's update (1 at start).
+
+    Why: how much detail a 2x upscale should restore depends on how the small picture was made: an aliased
+    downscale (plain cubic, line-skipping cameras) keeps its detail, folded, and sharpening it further loses
+    to bicubic; an antialiased one (area, MATLAB bicubic, most cameras and scalers) needs it restored. The
+    picture alone barely tells which (a CNN classifier on 96-px patches stayed at chance), so it is a knob.
+    t = 0 / 0.5 / 1 were trained on cubic / area / MATLAB downscales; between them, hat weights blend the
+    neighbouring two. The last layer starts at zero, so a trained net gated with `--init` starts as itself.
+    """
+
+    def __init__(self, width: int, blocks: int, hidden: int = 32):
+        super().__init__()
+        self.width, self.blocks = width, blocks
+        self.fc1, self.fc2 = nn.Linear(3, hidden), nn.Linear(hidden, width * blocks)
+        nn.init.zeros_(self.fc2.weight)
+        nn.init.zeros_(self.fc2.bias)
+
+    def forward(self, detail: torch.Tensor) -> torch.Tensor:
+        t = 2.0 * detail.reshape(-1, 1).clamp(0.0, 1.0)
+        hats = torch.cat([torch.relu(1.0 - t), torch.relu(1.0 - torch.abs(t - 1.0)), torch.relu(t - 1.0)], dim=1)
+        s = 1.0 + torch.tanh(self.fc2(torch.relu(self.fc1(hats))))
+        return s.reshape(-1, self.blocks, self.width, 1, 1)
+
+
 class SR2xNet(nn.Module):
     """x (N x 3 x H x W) -> N x 3 x 2H x 2W = PixelShuffle(2)(net(x) + bicubic_phases(x))."""
 
     size_multiple = 1
 
-    def __init__(self, width: int = 32, blocks: int = 4, clamp: bool = False):
+    def __init__(self, width: int = 32, blocks: int = 4, clamp: bool = False, detail: bool = False):
         super().__init__()
         self.down, self.scale, self.clamp = 1, 2, clamp
         self.head = nn.Conv2d(3, width, 3, padding=1)
@@ -160,26 +189,49 @@ class SR2xNet(nn.Module):
         nn.init.normal_(self.tail.weight, std=1e-3)
         self.register_buffer("bicubic", bicubic2x_kernel(), persistent=False)
         self.shuffle = nn.PixelShuffle(2)
+        self.gate = DetailGate(width, blocks) if detail else None
+        if detail:
+            self.fresh_modules = ("gate.",)
 
     def upsample_phases(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), self.bicubic, groups=3)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor, detail: torch.Tensor | None) -> torch.Tensor:
         h = self.head(x)
-        out = self.shuffle(self.tail(self.body(h) + h) + self.upsample_phases(x))
+        if self.gate is None:
+            return self.body(h) + h
+        if detail is None:
+            raise ValueError("this SR net has a detail gate: pass its detail (N x 1 x 1 x 1, 0..1)")
+        scales, b = self.gate(detail), h
+        for i, block in enumerate(self.body):
+            b = b + block.b(block.act(block.a(b))) * scales[:, i]
+        return b + h
+
+    def forward(self, x: torch.Tensor, detail: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.shuffle(self.tail(self.features(x, detail)) + self.upsample_phases(x))
         return out.clamp(0.0, 1.0) if self.clamp else out
 
 
+def _extra_inputs(model: nn.Module, n: int, g: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+    """The inputs after the picture: a `detail` value per batch item for a gated SR net, else none."""
+    if getattr(model, "gate", None) is None:
+        return ()
+    return (torch.rand((n, 1, 1, 1), generator=g) if g is not None else torch.full((n, 1, 1, 1), 0.5),)
+
+
 def export_onnx(net: nn.Module, path: str | Path) -> None:
-    """Write a strength-less image net (clamped, eval) with input "input", output "output", dynamic N/H/W."""
+    """Write a strength-less image net (clamped, eval) with input "input" (and "detail" for a gated SR net),
+    output "output", dynamic N/H/W."""
     model = copy.deepcopy(net).eval()
     model.clamp = True
     m = model.size_multiple
-    dummy = torch.rand(1, 3, 16 * m, 24 * m)
-    axes = {"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H2", 3: "W2"}}
+    dummy = (torch.rand(1, 3, 16 * m, 24 * m),) + _extra_inputs(model, 1)
+    names = ["input", "detail"][: len(dummy)]
+    axes = {"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H2", 3: "W2"}, "detail": {0: "N"}}
     with torch.no_grad():
-        torch.onnx.export(model, (dummy,), str(path), input_names=["input"], output_names=["output"],
-                          opset_version=OPSET, dynamic_axes=axes, do_constant_folding=True, dynamo=False)
+        torch.onnx.export(model, dummy, str(path), input_names=names, output_names=["output"],
+                          opset_version=OPSET, dynamic_axes={k: axes[k] for k in names + ["output"]},
+                          do_constant_folding=True, dynamo=False)
 
 
 def parity_check(net: nn.Module, path: str | Path, tol: float = 1e-4) -> float:
@@ -192,10 +244,10 @@ def parity_check(net: nn.Module, path: str | Path, tol: float = 1e-4) -> float:
     g = torch.Generator().manual_seed(123)
     worst, m = 0.0, model.size_multiple
     for n, h, w in ((1, 17 * m, 31 * m), (2, 9 * m, 13 * m)):
-        x = torch.rand((n, 3, h, w), generator=g)
+        inputs = (torch.rand((n, 3, h, w), generator=g),) + _extra_inputs(model, n, g)
         with torch.no_grad():
-            ref = model(x).numpy()
-        got = sess.run(["output"], {"input": x.numpy()})[0]
+            ref = model(*inputs).numpy()
+        got = sess.run(["output"], dict(zip(["input", "detail"], (t.numpy() for t in inputs))))[0]
         assert got.shape == (n, 3, h * model.scale, w * model.scale), got.shape
         worst = max(worst, float(np.abs(ref - got).max()))
     if worst >= tol:
