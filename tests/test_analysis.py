@@ -132,3 +132,7 @@ def test_auto_job_fills_strength_and_cuts(tmp_path, monkeypatch):
     assert 15 < job.strength < 26 and job.cuts == frozenset({6})
     tjob = resolve_auto(Job(str(clip), str(tmp_path / "o.mov"), model="temporal3"))
     assert tjob.cuts == frozenset({6})
+    # the analysis measures noise: an upscaler's strength (detail %) is left at the model's default, not set to a sigma
+    monkeypatch.setenv("VDIFF_MANIFEST", str(Path(__file__).resolve().parents[1] / "manifest.yaml"))
+    ujob = resolve_auto(Job(str(clip), str(tmp_path / "u.mov"), model="upscale2x", strength="auto"))
+    assert ujob.strength is None and ujob.cuts == frozenset({6})
