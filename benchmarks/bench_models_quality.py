@@ -55,7 +55,7 @@ def main() -> int:
             continue
         model_name = {"upscale2x": args.upscaler, "deblock": args.deblocker}.get(name, name)
         model = engine_model(model_name, args.threads, args.tta)
-        speeds[name] = quality.fps(model, *FPS_SIZES[name])
+        speeds[name] = quality.fps(model, *FPS_SIZES[name]), model.spec.scale
         if name == "deblock":
             results += quality.evaluate_deblock(model, images, clips)
             kept = quality.untouched(model, images)
@@ -68,9 +68,8 @@ def main() -> int:
     print(quality.format_table(results))
     if args.only in (None, "deblock"):
         print(f"clean held-out frames through {args.deblocker}: {kept[0]:.2f} dB PSNR against themselves {kept[1]}")
-    for name, f in speeds.items():
+    for name, (f, k) in speeds.items():
         h, w = FPS_SIZES[name]
-        k = {"upscale2x": 2, "upscale4x": 4}.get(name, 1)
         out = f"{w * k}x{h * k}"
         print(f"{name}: {w}x{h} -> {out} {f:.2f} frames/s (onnxruntime CPU, {args.threads} threads, via the engine)")
     for task in dict.fromkeys(r.task for r in results):

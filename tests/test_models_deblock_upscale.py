@@ -222,7 +222,8 @@ def test_deblock_training_step():
 def test_upscale_training_step():
     torch = pytest.importorskip("torch")
     from vdiff_ofx.train.fit import train_step
-    from vdiff_ofx.train.restore_nets import DETAIL_OF_DOWNSCALE, SR2xNet
+    from vdiff_ofx.train.quality import DETAIL_OF_DOWNSCALE
+    from vdiff_ofx.train.restore_nets import SR2xNet
     from vdiff_ofx.train.upscale import SRPairs
 
     torch.manual_seed(0)

@@ -24,7 +24,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vdiff_ofx.train.quality import DETAIL_OF_DOWNSCALE  # noqa: F401  (re-exported)
 from vdiff_ofx.train.nets import ResBlock, add_context, param_count, run_body  # noqa: F401  (param_count re-exported)
 
 OPSET = 17

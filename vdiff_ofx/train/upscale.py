@@ -25,7 +25,7 @@ from vdiff_ofx.train.export import init_from, init_note, ship
 
 from vdiff_ofx.train import data, quality
 from vdiff_ofx.train.fit import charbonnier, fit, keyed_float, luma_charbonnier, seed_everything
-from vdiff_ofx.train.restore_nets import DETAIL_OF_DOWNSCALE, SR2xNet, SR4xNet, export_onnx, grow, param_count, parity_check
+from vdiff_ofx.train.restore_nets import SR2xNet, SR4xNet, export_onnx, grow, param_count, parity_check
 
 SOURCE_WEIGHTS = {"photos": 0.45, "frames": 0.3, "leaves": 0.25, "wallpapers": 0.5, "nature": 0.5}
 P_AREA, P_BLUR, BLUR_SIGMA = 0.8, 0.1, (0.2, 0.5)
@@ -217,12 +217,12 @@ class SRPairs:
         self.factor = factor
         self.rng = np.random.default_rng(seed + 1)
         self.patch = patch
-        self.kinds: list[str] = []
+        self.kinds: list[str] = []  # the downscale of each pair of the last batch (what a detail-gated net is told)
 
     def detail_batch(self, n: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
         """((LR, detail N x 1 x 1 x 1), HR): each pair with the detail value its downscale stands for."""
         lr, hr = self.batch(n)
-        detail = np.array([DETAIL_OF_DOWNSCALE[k] for k in self.kinds], np.float32).reshape(-1, 1, 1, 1)
+        detail = np.array([quality.DETAIL_OF_DOWNSCALE[k] for k in self.kinds], np.float32).reshape(-1, 1, 1, 1)
         return (lr, detail), hr
 
     def downscale(self, hr: np.ndarray) -> np.ndarray:
@@ -238,7 +238,7 @@ class SRPairs:
         return np.round(np.clip(lr, 0, 1) * 255) / 255
 
     def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
-        self.kinds: list[str] = []  # the downscale of each pair, in order (what a detail-gated net is told)
+        self.kinds = []
         hr = self.hr.batch(n).transpose(0, 2, 3, 1)
         lr = np.stack([self.downscale(np.ascontiguousarray(h)) for h in hr])
         f = lambda a: np.ascontiguousarray(a.transpose(0, 3, 1, 2), dtype=np.float32)
