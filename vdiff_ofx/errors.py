@@ -27,6 +27,12 @@ class ModelError(VdiffError):
     exit_code = 4
 
 
+class NothingToEnhance(VdiffError):
+    """`--model auto` found nothing to fix (clean, noise below what a denoiser gains on); the source is untouched."""
+
+    exit_code = 5
+
+
 class Cancelled(VdiffError):
     """The job was cancelled by the user (Ctrl-C or API); partial output has been removed."""
 

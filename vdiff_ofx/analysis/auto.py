@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ..engine.models import get_model, registry
 from ..engine.providers import GPU, Backend, chain
 from ..engine.session import warm_session
+from ..errors import NothingToEnhance
 from .clip import analyse, recommend
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ def resolve_auto(job: "Job") -> "Job":
         return job
     result = analyse(job.input)
     rec = recommend(result, gpu=job.model == "auto" and runs_on_gpu(job.backend))
+    if job.model == "auto" and rec["model"] is None:
+        raise NothingToEnhance(f"--model auto: {job.input} needs no enhancing ({rec['reason']}); no output written. "
+                               f"Name a model (-m) to run one anyway.")
     model = rec["model"] if job.model == "auto" else job.model
     strength = job.strength
     if strength == "auto":

@@ -23,6 +23,16 @@ LUMA_TO_RGB_SIGMA = 1 / 0.74
 TEXTURE_FLOOR = 1.0  # the estimator reads ~1.0 on clean natural frames
 BLOCKY = 1.3  # blockiness above this: heavy compression (held-out photos: clean 0.99-1.03, JPEG q20 1.73-2.11)
 BANDED = 0.4  # banding above this: gradients went through 7 bits or fewer (7-bit 0.56+, clean 0.00-0.03)
+# H.264 QP (median of the frames' means) from which `deblock` gains on the decoded frames, through the engine
+# (benchmarks/bench_auto.py, x264 preset medium, CRF 18-42): on the held-out bigbuckbunny clip it loses 0.08-0.88 dB
+# up to QP 31.8 and gains from QP 34 (+0.01 there, +0.05-0.13 from QP 36); on the livelier bikes.mp4 (a training
+# clip) it gains from QP 30.5 (+0.17-0.30). A picture-based blockiness reads 0.96-1.06 throughout: x264's deblocking
+# filter hides the blocks.
+HEAVY_QP = 32.0
+# Estimated noise sigma (0-255) below which a denoiser costs more detail than it removes noise: held-out photos with
+# added noise, the model at the estimated strength, break even at a true sigma of ~6 for `denoise` (-1.1..+3.4 dB at
+# 5, +0.2..+4.4 at 6) and ~4 for `denoise-hq` (+0.6..+4.5 at 4). Below it `--model auto` recommends nothing.
+DENOISE_FLOOR = {"denoise": 6.0, "denoise-hq": 4.0}
 
 
 @dataclass
@@ -70,8 +80,9 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
     detector = CutDetector()
     shots: list[Shot] = [Shot(0, 0)]
     samples: list[list[dict[str, float]]] = [[]]
+    qps: list[list[float]] = [[]]  # every frame's QP (I, P and B frames differ by several steps)
     n = 0
-    for f in decode_frames(info):
+    for f in decode_frames(info, qp=True):
         if cancel is not None and cancel.is_set():
             raise Cancelled("analysis cancelled")
         rgb = f.rgb[..., :3]
@@ -79,22 +90,28 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
             shots[-1].end = f.index
             shots.append(Shot(f.index, f.index))
             samples.append([])
+            qps.append([])
+        if f.qp is not None:
+            qps[-1].append(f.qp)
         if (f.index - shots[-1].start) % stride == 0:
             samples[-1].append(frame_features(rgb))
         n = f.index + 1
         if progress:
             progress(n, info.frame_count)
     shots[-1].end = n
-    for shot, feats in zip(shots, samples):
+    for shot, feats, shot_qps in zip(shots, samples, qps):
         keys = feats[0].keys() if feats else []
         shot.features = {k: float(np.median([s[k] for s in feats])) for k in keys}
         if feats:
             shot.features["noise_sigma_rgb"] = rgb_sigma(shot.features["noise_sigma"])
+        if feats and len(shot_qps) >= 0.9 * shot.frames:  # H.264: a QP table on (nearly) every frame
+            shot.features["qp"] = float(np.median(shot_qps))
     return Analysis(path, n, info.width, info.height, str(info.frame_rate), shots, info.field_order)
 
 
 def recommend(analysis: Analysis, gpu: bool = False) -> dict:
-    """Model and strength for the clip: de-block heavy compression or banding, else denoise at the measured sigma.
+    """Model and strength for the clip: de-block heavy compression or banding, else denoise at the measured sigma,
+    else nothing (model None: the clip measures clean, and every model would cost it detail).
 
     ``gpu``: the job runs on a GPU, where `denoise-hq` costs about what `denoise` does (43 vs 47 fps at 1080p on an
     H200, docs/gpu.md) for +0.9 dB, so it is the denoiser there; on a CPU `denoise` (5x faster) stays the default.
@@ -102,22 +119,32 @@ def recommend(analysis: Analysis, gpu: bool = False) -> dict:
     models = registry()
     weights = [s.frames for s in analysis.shots if s.features]
     if not weights:
-        return {"model": "denoise", "strength": None, "sigma": None, "blockiness": None, "banding": None,
+        return {"model": "denoise", "strength": None, "sigma": None, "blockiness": None, "banding": None, "qp": None,
                 "reason": "no frames analysed"}
 
     def mean(key: str) -> float:  # frame-weighted over the analysed shots
         return float(np.average([s.features[key] for s in analysis.shots if s.features], weights=weights))
 
     sigma, block, band = mean("noise_sigma_rgb"), mean("blockiness"), mean("banding")
-    found = {"sigma": sigma, "blockiness": block, "banding": band}
-    if (block > BLOCKY or band > BANDED) and "deblock" in models:
-        why = f"blockiness {block:.2f} > {BLOCKY}" if block > BLOCKY else f"banding {band:.2f} > {BANDED}"
-        return {"model": "deblock", "strength": None, **found, "reason": why}
+    coded = all("qp" in s.features for s in analysis.shots if s.features)
+    qp = mean("qp") if coded else None
+    found = {"sigma": sigma, "blockiness": block, "banding": band, "qp": qp}
+    heavy = [f"H.264 QP {qp:.1f} >= {HEAVY_QP:g}"] if qp is not None and qp >= HEAVY_QP else []
+    heavy += [f"blockiness {block:.2f} > {BLOCKY}"] if block > BLOCKY else []
+    heavy += [f"banding {band:.2f} > {BANDED}"] if band > BANDED else []
+    if heavy and "deblock" in models:
+        return {"model": "deblock", "strength": None, **found, "reason": heavy[0]}
     name = "denoise-hq" if gpu and "denoise-hq" in models else "denoise"
     spec = models.get(name)
+    measured = (f"noise sigma {sigma:.1f} (0-255), blockiness {block:.2f}, banding {band:.2f}"
+                + (f", H.264 QP {qp:.1f}" if qp is not None else ""))
+    floor = DENOISE_FLOOR.get(name, 0.0)
+    if sigma < floor:
+        return {"model": None, "strength": None, **found,
+                "reason": f"nothing to fix: {measured}; below noise sigma {floor:g} `{name}` costs more detail than "
+                          f"it removes noise"}
     strength = round(sigma, 1)
     if spec and spec.strength:
         strength = float(min(max(strength, spec.strength.min), spec.strength.max))
     return {"model": name, "strength": strength, **found,
-            "reason": f"noise sigma {sigma:.1f} (0-255), blockiness {block:.2f}, banding {band:.2f}"
-                      + ("; on a GPU" if name == "denoise-hq" else "")}
+            "reason": measured + ("; on a GPU" if name == "denoise-hq" else "")}

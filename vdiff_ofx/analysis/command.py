@@ -10,7 +10,7 @@ from typing import Callable
 from .clip import analyse, recommend
 
 COLUMNS = (("noise_sigma_rgb", "noise", "{:6.1f}"), ("blockiness", "block", "{:6.2f}"),
-           ("banding", "banding", "{:6.2f}"),
+           ("banding", "banding", "{:6.2f}"), ("qp", "qp", "{:6.1f}"),
            ("laplacian_var", "lapvar", "{:8.1f}"), ("edge_density", "edges", "{:6.3f}"),
            ("luma_p50", "luma50", "{:6.3f}"), ("saturation", "sat", "{:5.3f}"))
 
@@ -34,13 +34,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         vals = " ".join(f"{fmt.format(s.features.get(k, float('nan'))):>8}" for k, _, fmt in COLUMNS)
         print(f"{i:>4} {s.start:>6} {s.end:>6} {vals}")
     rec = recommend(result)
-    print(f"recommendation: --model {rec['model']}"
-          + (f" --strength {rec['strength']}" if rec["strength"] is not None else "") + f"  ({rec['reason']})")
+    if rec["model"] is None:
+        print(f"recommendation: none  ({rec['reason']})")
+    else:
+        print(f"recommendation: --model {rec['model']}"
+              + (f" --strength {rec['strength']}" if rec["strength"] is not None else "") + f"  ({rec['reason']})")
     return 0
 
 
 def register(sub: argparse._SubParsersAction, add_backend_args: Callable) -> None:  # noqa: ARG001
-    a = sub.add_parser("analyze", help="shot cuts, noise, blockiness, banding, sharpness and colour per shot")
+    a = sub.add_parser("analyze", help="shot cuts, noise, blockiness, banding, H.264 QP, sharpness and colour per shot")
     a.add_argument("clip")
     a.add_argument("--json", action="store_true", help="machine-readable output")
     a.add_argument("--stride", type=int, default=0, help="feature every Nth frame (default: 5 per second)")

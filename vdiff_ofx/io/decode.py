@@ -16,6 +16,7 @@ import numpy as np
 
 from vdiff_ofx.errors import InputError
 from vdiff_ofx.io._averr import reason
+from vdiff_ofx.io.codec_qp import export_qp, frame_qp
 from vdiff_ofx.io.colour import frame_to_rgb
 from vdiff_ofx.io.probe import VideoInfo
 from vdiff_ofx.parallel import ordered_map
@@ -29,6 +30,7 @@ class DecodedFrame:
     index: int
     pts: int | None
     rgb: np.ndarray
+    qp: float | None = None  # the frame's mean H.264 QP, where the caller asked for it (io.codec_qp)
 
 
 def _index_of(info: VideoInfo) -> Callable[[int], int] | None:
@@ -64,33 +66,38 @@ def _pts_of(info: VideoInfo, index: int) -> int | None:
     return None
 
 
-def _open(info: VideoInfo):
+def _open(info: VideoInfo, qp: bool = False):
     try:
         container = av.open(info.path)
         stream = container.streams[info.stream_index]
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = 0
+        if qp:
+            export_qp(stream)
     except (av.FFmpegError, OSError, IndexError) as exc:
         raise InputError(f"cannot open {info.path}: {reason(exc)}") from None
     return container, stream
 
 
-def decode_frames(info: VideoInfo, start: int = 0, end: int | None = None, workers: int = 1
+def decode_frames(info: VideoInfo, start: int = 0, end: int | None = None, workers: int = 1, qp: bool = False
                   ) -> Iterator[DecodedFrame]:
     """Yield frames ``[start, end)`` by frame number (end defaults to the clip length); ``workers`` threads convert
     them to float RGB side by side (parallel.ordered_map), in order. An interlaced source (``info.field_order``)
-    has its 4:2:0 chroma upsampled field by field."""
+    has its 4:2:0 chroma upsampled field by field. ``qp``: also read each frame's mean quantiser where the codec
+    exports one (H.264; ``DecodedFrame.qp``, else None)."""
 
     interlaced = info.field_order is not None
 
     def convert(raw: tuple[int, int | None, av.VideoFrame]) -> DecodedFrame:
         idx, pts, frame = raw
-        return DecodedFrame(idx, pts, frame_to_rgb(frame, info.colorspace, info.color_range, interlaced))
+        return DecodedFrame(idx, pts, frame_to_rgb(frame, info.colorspace, info.color_range, interlaced),
+                            frame_qp(frame) if qp else None)
 
-    yield from ordered_map(convert, _decoded_frames(info, start, end), workers, "vdiff-decode")
+    yield from ordered_map(convert, _decoded_frames(info, start, end, qp), workers, "vdiff-decode")
 
 
-def _decoded_frames(info: VideoInfo, start: int, end: int | None) -> Iterator[tuple[int, int | None, av.VideoFrame]]:
+def _decoded_frames(info: VideoInfo, start: int, end: int | None, qp: bool = False
+                    ) -> Iterator[tuple[int, int | None, av.VideoFrame]]:
     """(frame number, pts, decoded frame) for ``[start, end)``: seek when the timestamps allow it, else decode
     from the start."""
     end = info.frame_count if end is None else min(end, info.frame_count)
@@ -101,7 +108,7 @@ def _decoded_frames(info: VideoInfo, start: int, end: int | None) -> Iterator[tu
     index_of = _index_of(info) if start > 0 else None
     target = _pts_of(info, start) if index_of else None
     if target is not None:
-        frames = _decode(info, start, end, seek_pts=target, index_of=index_of)
+        frames = _decode(info, start, end, seek_pts=target, index_of=index_of, qp=qp)
         try:
             first = next(frames)
         except _SeekMissed:
@@ -110,7 +117,7 @@ def _decoded_frames(info: VideoInfo, start: int, end: int | None) -> Iterator[tu
             yield first
             yield from frames
             return
-    yield from _decode(info, start, end, seek_pts=None, index_of=None)
+    yield from _decode(info, start, end, seek_pts=None, index_of=None, qp=qp)
 
 
 class _SeekMissed(Exception):
@@ -118,8 +125,9 @@ class _SeekMissed(Exception):
 
 
 def _decode(info: VideoInfo, start: int, end: int, seek_pts: int | None,
-            index_of: Callable[[int], int] | None) -> Iterator[tuple[int, int | None, av.VideoFrame]]:
-    container, stream = _open(info)
+            index_of: Callable[[int], int] | None, qp: bool = False
+            ) -> Iterator[tuple[int, int | None, av.VideoFrame]]:
+    container, stream = _open(info, qp)
     next_index = start if seek_pts is not None else 0
     yielded_any = False
     try:

@@ -160,6 +160,51 @@ baseline with 8 views: +0.43/+0.62/+0.51 dB on JPEG, +0.23/+0.09/+0.05 on video,
   25.45 / 27.03; real-clip windows only: collapsed to 24.5 dB. So +0.04-0.07 dB over v10 for ~4x its cost: the
   decoded neighbours carry the same quantisation loss (P/B frames are predicted from them), which leaves little to
   average. The video margins stay what a single frame gives.
+- Temporal deblocking, second try (not shipped; code not kept): the shipped v10 net frozen, plus a 357k-parameter
+  early-fusion branch (5 decoded frames and v10's output in, a zero-initialised last layer, so training starts at v10's
+  output; 448k in all), on a seeded pool of 2000 12-frame 128² windows (35 % bikes/carphone, 65 % synthetic motion),
+  each encoded as one real GOP (I then P/B frames, lookahead on) with x264 veryfast/medium or x265 ultrafast/veryfast
+  (40 %) at CRF 30-45 (8 % at 18-27, 15 % with mild noise first); 9000 steps at lr 1e-3, 1 thread, 32 min. Held out,
+  PSNR dB, bbb frames 30 and 90 at full size (this file's setup; H.264 crf35 / crf42, H.265 crf35 / crf40): input
+  31.36 / 27.92 / 32.40 / 30.11, best bilateral 31.36 / 27.94 / 32.44 / 30.18, v10 31.56 / 28.05 / 32.56 / 30.25,
+  temporal 31.58 / 28.07 / 32.56 / 30.25 (+0.01 mean). 16 frames of bbb encoded as one clip (640x360) and the synthetic
+  held-out sequence: within +0.01 dB of v10 in every condition, flicker and warp error unchanged; with flow alignment
+  (2000 more steps) the same to 0.01 dB. 0.30 vs 0.47 fps at 1080p. Why: averaging 5 decoded frames on static pixels
+  gains only +0.03-0.3 dB over the middle frame, and even with motion from the clean frames (the 31 % of bbb's pixels
+  that track exactly) 5 aligned decoded frames gain only +0.3-0.5 dB: at these CRFs P/B blocks are copied from their
+  references, so the error travels with them, and v10 already takes much of what is left. On its own training windows
+  the branch gained +0.002 dB. Temporal context does not widen the video margins; codec side information (QP, frame
+  type), which the engine does not read today, is what is left to try.
+- Codec side information (not shipped; experiment code not kept): H.264's macroblock QP, read from the decoder's
+  `export_side_data=venc_params` table (what `vdiff_ofx/io/codec_qp.py` now reads for `--model auto`), fed to v10 as
+  a 2-channel map (QP and a known-flag) at the net's half resolution. From v10, 2000 steps at lr 3e-4 on a seeded pool
+  of 8000 H.264 128² pairs (x264 veryfast/medium, CRF 30-45, the I-frame and one inter frame of 6-frame panning
+  sequences), one thread each, same pool and batches for all arms: a control without the map; the map into a
+  zero-initialised conv added to the head (fresh branch at 3x and 10x the rate); the map also scaling each residual
+  block's update (FiLM). Held out, x264 medium, PSNR dB (the five held-out images at CRF 30 / 35 / 42 / 45; 16 frames
+  of the held-out clip at 640x360 as one clip, CRF 35 / 42): input 31.13 / 28.69 / 25.75 / 24.67, 28.95 / 25.85;
+  v10 31.40 / 28.93 / 25.89 / 24.79, 29.11 / 25.97; control 31.40 / 29.03 / 25.99 / 24.86, 29.12 / 26.04; head
+  31.46 / 29.02 / 25.98 / 24.88, 29.10 / 26.03; FiLM 31.46 / 29.03 / 25.98 / 24.88, 29.10 / 26.03 (head at 10x within
+  0.01 of head). So the QP map is worth at most +0.06 dB (CRF 30) and nothing at CRF 35-45: the picture already tells
+  the net how coarse the quantiser was. The H.264-only control's own +0.07-0.10 over v10 is specialisation: it lost
+  0.16-0.39 dB on JPEG, 6.5 dB on banding and 5 dB on clean frames. What the QP does buy is the decision: a
+  picture-based blockiness reads 0.96-1.06 on x264 files from CRF 18 to 42, so `--model auto` never chose `deblock`
+  for them; it now reads the QP (README, `benchmarks/bench_auto.py`).
+- Codec side information (not shipped; experiment code not kept): H.264's macroblock QP, read from the decoder's
+  `export_side_data=venc_params` table (what `vdiff_ofx/io/codec_qp.py` now reads for `--model auto`), fed to v10 as
+  a 2-channel map (QP and a known-flag) at the net's half resolution. From v10, 2000 steps at lr 3e-4 on a seeded pool
+  of 8000 H.264 128² pairs (x264 veryfast/medium, CRF 30-45, the I-frame and one inter frame of 6-frame panning
+  sequences), one thread each, same pool and batches for all arms: a control without the map; the map into a
+  zero-initialised conv added to the head (fresh branch at 3x and 10x the rate); the map also scaling each residual
+  block's update (FiLM). Held out, x264 medium, PSNR dB (the five held-out images at CRF 30 / 35 / 42 / 45; 16 frames
+  of the held-out clip at 640x360 as one clip, CRF 35 / 42): input 31.13 / 28.69 / 25.75 / 24.67, 28.95 / 25.85;
+  v10 31.40 / 28.93 / 25.89 / 24.79, 29.11 / 25.97; control 31.40 / 29.03 / 25.99 / 24.86, 29.12 / 26.04; head
+  31.46 / 29.02 / 25.98 / 24.88, 29.10 / 26.03; FiLM 31.46 / 29.03 / 25.98 / 24.88, 29.10 / 26.03 (head at 10x within
+  0.01 of head). So the QP map is worth at most +0.06 dB (CRF 30) and nothing at CRF 35-45: the picture already tells
+  the net how coarse the quantiser was. The H.264-only control's own +0.07-0.10 over v10 is specialisation: it lost
+  0.16-0.39 dB on JPEG, 6.5 dB on banding and 5 dB on clean frames. What the QP does buy is the decision: a
+  picture-based blockiness reads 0.96-1.06 on x264 files from CRF 18 to 42, so `--model auto` never chose `deblock`
+  for them; it now reads the QP (README, `benchmarks/bench_auto.py`).
 """
 
 

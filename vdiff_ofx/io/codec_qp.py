@@ -1,0 +1,64 @@
+"""The quantiser an H.264 stream was coded with, read from FFmpeg's per-frame encoding parameters.
+
+Why: x264's in-loop deblocking filter removes the block edges a picture-based blockiness measure looks for, so a
+delivery file at CRF 40 measures as clean (blockiness 0.96-1.01) while its macroblock QP says exactly how coarsely
+it was quantised. FFmpeg exports that table (``export_side_data=venc_params``, AV_FRAME_DATA_VIDEO_ENC_PARAMS) for
+H.264; PyAV hands it over as raw bytes, laid out as libavutil/video_enc_params.h's structs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import av
+import numpy as np
+
+QP_CODECS = ("h264",)  # decoders whose QP table this module reads (AV_VIDEO_ENC_PARAMS_H264's 0-51 scale)
+_H264 = 1  # enum AVVideoEncParamsType: AV_VIDEO_ENC_PARAMS_H264
+
+
+class _Params(ctypes.Structure):
+    """AVVideoEncParams (native layout: its size_t fields move with the platform's word size)."""
+
+    _fields_ = [("nb_blocks", ctypes.c_uint), ("blocks_offset", ctypes.c_size_t), ("block_size", ctypes.c_size_t),
+                ("type", ctypes.c_int), ("qp", ctypes.c_int32), ("delta_qp", (ctypes.c_int32 * 2) * 4)]
+
+
+_BLOCK_FIELDS = 5  # AVVideoBlockParams: int src_x, src_y, w, h; int32_t delta_qp
+
+
+def export_qp(stream: av.video.stream.VideoStream) -> bool:
+    """Ask ``stream``'s decoder (before its first packet) to attach its QP table to each frame; False where this
+    module cannot read that codec's table."""
+    if stream.codec_context.name not in QP_CODECS:
+        return False
+    stream.codec_context.options = {**stream.codec_context.options, "export_side_data": "venc_params"}
+    return True
+
+
+def frame_qp(frame: av.VideoFrame) -> float | None:
+    """Mean QP over the frame's macroblocks, area-weighted (None: no H.264 table on this frame)."""
+    for sd in frame.side_data or ():
+        if sd.type.name == "VIDEO_ENC_PARAMS":
+            return parse_qp(bytes(sd))
+    return None
+
+
+def parse_qp(buf: bytes) -> float | None:
+    """Mean QP of one AVVideoEncParams buffer: the frame's base QP plus each block's delta, weighted by block area."""
+    if len(buf) < ctypes.sizeof(_Params):
+        return None
+    p = _Params.from_buffer_copy(buf)
+    if p.type != _H264:
+        return None
+    if p.nb_blocks == 0:
+        return float(p.qp)
+    stride = p.block_size // 4
+    end = p.blocks_offset + p.nb_blocks * p.block_size
+    if stride < _BLOCK_FIELDS or p.block_size % 4 or end > len(buf):
+        return None
+    blocks = np.frombuffer(buf, np.int32, p.nb_blocks * stride, p.blocks_offset).reshape(-1, stride)
+    area = blocks[:, 2].astype(np.float64) * blocks[:, 3]
+    if area.sum() <= 0:
+        return None
+    return float(p.qp + np.average(blocks[:, 4], weights=area))
