@@ -22,15 +22,15 @@ sys.path.insert(0, str(ROOT))
 from vdiff_ofx.train import data, evaluate  # noqa: E402
 
 
-def size_multiple(model: Path) -> int:
-    """size_multiple from manifest.yaml's entry for this file (4 if not listed)."""
+def manifest_entry(model: Path) -> dict:
+    """manifest.yaml's entry for this file ({} if not listed)."""
     import yaml
 
     manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text())
     for m in manifest.get("models") or []:
         if (ROOT / m["file"]).resolve() == model.resolve():
-            return int(m["size_multiple"])
-    return 4
+            return m
+    return {}
 
 
 def main() -> int:
@@ -41,6 +41,8 @@ def main() -> int:
     ap.add_argument("--size-multiple", type=int, default=0, help="for a file not in manifest.yaml (0: from it)")
     ap.add_argument("--sigmas", default=",".join(map(str, evaluate.SIGMAS)), help="comma-separated, 0-255 scale")
     ap.add_argument("--tta", type=int, default=1, help="average 1/2/4/8 flipped views (the engine's --tta)")
+    ap.add_argument("--no-blend", action="store_true",
+                    help="the network alone, without the manifest's strength.blend (what the engine applies)")
     ap.add_argument("--cbm3d", action="store_true", help="add the CBM3D baseline (needs `pip install bm3d`)")
     ap.add_argument("--photos", nargs="?", const="", default=None, metavar="DIR",
                     help="evaluate on the held-out wallpaper photos (DIR as --photos-dir of the trainers)")
@@ -56,7 +58,10 @@ def main() -> int:
         images = data.heldout_images(data.optional_data_dir(args.data_dir))
     sigmas = tuple(int(s) for s in args.sigmas.split(","))
     t = time.time()
-    model = evaluate.OnnxDenoiser(args.model, args.size_multiple or size_multiple(args.model), args.threads, args.tta)
+    entry = manifest_entry(args.model)
+    blend = () if args.no_blend else (entry.get("strength") or {}).get("blend") or ()
+    model = evaluate.OnnxDenoiser(args.model, args.size_multiple or int(entry.get("size_multiple", 4)), args.threads,
+                                  args.tta, blend)
     rows = evaluate.evaluate(model, images, sigmas, cbm3d=args.cbm3d)
     print(f"held-out: {', '.join(f'{k} {v.shape[1]}x{v.shape[0]}' for k, v in images.items())}")
     print(evaluate.format_table(rows))

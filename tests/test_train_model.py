@@ -418,3 +418,27 @@ def test_qat_forward_rounds_what_the_int8_build_rounds(tmp_path):
     opt = torch.optim.Adam(net.parameters(), 1e-4)
     clean = torch.rand(2, 3, 32, 32)
     assert np.isfinite(train_step(net.train(), opt, clean, torch.Generator().manual_seed(0), fq))
+
+
+def test_blend_fit_keeps_what_the_network_gets_right():
+    """train.blend on dead-leaves patches through the shipped `denoise` (its blend off): strength 0 keeps none of
+    the change, shares never fall as noise rises, and the blend is never below the input or the network."""
+    torch = pytest.importorskip("torch")
+    import dataclasses
+
+    from vdiff_ofx.engine.models import get_model
+    from vdiff_ofx.engine.session import ModelSession
+    from vdiff_ofx.train.blend import fit_shares
+    from vdiff_ofx.train.degrade import add_noise
+
+    spec = get_model("denoise")
+    raw = ModelSession(dataclasses.replace(spec, strength=dataclasses.replace(spec.strength, blend=())))
+    rng = np.random.default_rng(0)
+    clean = np.stack([data.dead_leaves(64, rng).transpose(2, 0, 1) for _ in range(6)]).astype(np.float32)
+    rows = fit_shares(raw, clean, (0.0, 2.0, 5.0, 25.0), seed=0)
+    shares = [r["share"] for r in rows]
+    assert shares[0] == 0.0 and shares == sorted(shares) and shares[-1] > shares[1], shares
+    for r in rows[1:]:
+        assert r["blend"] >= max(r["input"], r["network"]) - 1e-6, r
+    noisy, sigma = add_noise(torch.from_numpy(clean), torch.Generator().manual_seed(1), sigma=torch.tensor(0.1))
+    assert torch.all(sigma == 0.1) and abs(float((noisy - torch.from_numpy(clean)).std()) - 0.1) < 0.02

@@ -112,8 +112,20 @@ class ModelSession:
         feeds = self.feeds(x, strength)
         with self._lock:
             if self.on_gpu and self.provider == "CUDAExecutionProvider":
-                return self._run_bound(self._for_shape(x.shape), feeds)
-            return self._session.run([self.output], feeds)[0]
+                y = self._run_bound(self._for_shape(x.shape), feeds)
+            else:
+                y = self._session.run([self.output], feeds)[0]
+        return self.blend(x, y, strength)
+
+    def blend(self, x: np.ndarray, y: np.ndarray, strength: float | None) -> np.ndarray:
+        """The manifest's strength.blend: keep that share of the network's change (all of it without a table)."""
+        knob = self.spec.strength
+        if not knob or not knob.blend:
+            return y
+        share = knob.share(knob.default if strength is None else strength)
+        if share >= 1.0:
+            return y
+        return (x + np.float32(share) * (y - x)).astype(np.float32, copy=False)
 
     def _for_shape(self, shape: tuple[int, ...]) -> Any:
         """The session that runs inputs of ``shape`` (SHAPES_PER_GPU_SESSION says why there can be several)."""

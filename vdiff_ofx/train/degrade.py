@@ -30,15 +30,19 @@ def add_noise(
     p_poisson: float = 0.2,
     p_chroma: float = 0.15,
     p_zero: float = 0.03,
+    sigma: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (noisy clipped to 0..1, sigma N x 1 x 1 x 1 as effective std on the 0..1 scale).
 
-    Per patch: sigma ~ U[0, sigma_max] (a few exactly 0 so strength 0 is an identity), then one of
-    AWGN, Poisson-Gaussian (variance a*x + b with mean variance sigma^2), or chroma noise.
+    Per patch: sigma ~ U[0, sigma_max] (a few exactly 0 so strength 0 is an identity) unless ``sigma`` fixes it,
+    then one of AWGN, Poisson-Gaussian (variance a*x + b with mean variance sigma^2), or chroma noise.
     """
     n = clean.shape[0]
-    sigma = torch.rand((n, 1, 1, 1), generator=gen) * sigma_max
-    sigma = torch.where(torch.rand((n, 1, 1, 1), generator=gen) < p_zero, torch.zeros_like(sigma), sigma)
+    if sigma is None:
+        sigma = torch.rand((n, 1, 1, 1), generator=gen) * sigma_max
+        sigma = torch.where(torch.rand((n, 1, 1, 1), generator=gen) < p_zero, torch.zeros_like(sigma), sigma)
+    else:
+        sigma = sigma.reshape(-1, 1, 1, 1).expand(n, 1, 1, 1).to(clean.dtype)
     kind = torch.rand((n, 1, 1, 1), generator=gen)
     white = torch.randn(clean.shape, generator=gen)
     # Poisson-Gaussian: share f of the variance is signal-dependent, scaled so mean variance = sigma^2.

@@ -69,8 +69,14 @@ def cbm3d_denoise(noisy: np.ndarray, sigma255: float) -> np.ndarray:
 class OnnxDenoiser:
     """Runs an exported denoiser on HxWx3 images, padding to the model's size multiple."""
 
-    def __init__(self, path: str | Path, size_multiple: int = 4, threads: int = 2, tta: int = 1):
+    def __init__(self, path: str | Path, size_multiple: int = 4, threads: int = 2, tta: int = 1,
+                 blend: tuple | list = ()):
+        """``blend``: the manifest's strength.blend pairs, applied as the engine applies them (none: the network)."""
         import onnxruntime as ort
+
+        from vdiff_ofx.engine.models import Strength
+
+        self.knob = Strength(blend=tuple((float(a), float(w)) for a, w in blend))
 
         so = ort.SessionOptions()
         so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
@@ -85,6 +91,9 @@ class OnnxDenoiser:
         x = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
         s = np.full((1, 1, 1, 1), sigma255 / 255.0, np.float32)
         y = tta_average(lambda v: self.sess.run(["output"], {"input": v, "sigma": s})[0], x, self.tta)
+        share = self.knob.share(sigma255)
+        if share < 1.0:
+            y = x + np.float32(share) * (y - x)
         y = y[0].transpose(1, 2, 0)
         return y[:h, :w]
 
