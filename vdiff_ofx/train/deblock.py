@@ -190,21 +190,6 @@ baseline with 8 views: +0.43/+0.62/+0.51 dB on JPEG, +0.23/+0.09/+0.05 on video,
   0.16-0.39 dB on JPEG, 6.5 dB on banding and 5 dB on clean frames. What the QP does buy is the decision: a
   picture-based blockiness reads 0.96-1.06 on x264 files from CRF 18 to 42, so `--model auto` never chose `deblock`
   for them; it now reads the QP (README, `benchmarks/bench_auto.py`).
-- Codec side information (not shipped; experiment code not kept): H.264's macroblock QP, read from the decoder's
-  `export_side_data=venc_params` table (what `vdiff_ofx/io/codec_qp.py` now reads for `--model auto`), fed to v10 as
-  a 2-channel map (QP and a known-flag) at the net's half resolution. From v10, 2000 steps at lr 3e-4 on a seeded pool
-  of 8000 H.264 128² pairs (x264 veryfast/medium, CRF 30-45, the I-frame and one inter frame of 6-frame panning
-  sequences), one thread each, same pool and batches for all arms: a control without the map; the map into a
-  zero-initialised conv added to the head (fresh branch at 3x and 10x the rate); the map also scaling each residual
-  block's update (FiLM). Held out, x264 medium, PSNR dB (the five held-out images at CRF 30 / 35 / 42 / 45; 16 frames
-  of the held-out clip at 640x360 as one clip, CRF 35 / 42): input 31.13 / 28.69 / 25.75 / 24.67, 28.95 / 25.85;
-  v10 31.40 / 28.93 / 25.89 / 24.79, 29.11 / 25.97; control 31.40 / 29.03 / 25.99 / 24.86, 29.12 / 26.04; head
-  31.46 / 29.02 / 25.98 / 24.88, 29.10 / 26.03; FiLM 31.46 / 29.03 / 25.98 / 24.88, 29.10 / 26.03 (head at 10x within
-  0.01 of head). So the QP map is worth at most +0.06 dB (CRF 30) and nothing at CRF 35-45: the picture already tells
-  the net how coarse the quantiser was. The H.264-only control's own +0.07-0.10 over v10 is specialisation: it lost
-  0.16-0.39 dB on JPEG, 6.5 dB on banding and 5 dB on clean frames. What the QP does buy is the decision: a
-  picture-based blockiness reads 0.96-1.06 on x264 files from CRF 18 to 42, so `--model auto` never chose `deblock`
-  for them; it now reads the QP (README, `benchmarks/bench_auto.py`).
 """
 
 
