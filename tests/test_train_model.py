@@ -442,3 +442,27 @@ def test_blend_fit_keeps_what_the_network_gets_right():
         assert r["blend"] >= max(r["input"], r["network"]) - 1e-6, r
     noisy, sigma = add_noise(torch.from_numpy(clean), torch.Generator().manual_seed(1), sigma=torch.tensor(0.1))
     assert torch.all(sigma == 0.1) and abs(float((noisy - torch.from_numpy(clean)).std()) - 0.1) < 0.02
+
+
+def test_deblocker_from_a_denoiser_starts_from_its_output_at_the_level(tmp_path):
+    """`--from-denoiser`: the denoiser's weights behind a fixed level give exactly what the shipped file gives at that
+    strength, so the fine-tune starts from the denoiser, and it exports as an image-only net."""
+    torch = pytest.importorskip("torch")
+    from vdiff_ofx.train.export import load_onnx_weights
+    from vdiff_ofx.train.nets import FFDNetLite
+    from vdiff_ofx.train.restore_nets import FixedLevel, export_onnx
+
+    e = next(m for m in yaml.safe_load((ROOT / "manifest.yaml").read_text())["models"] if m["name"] == "denoise-hq")
+    net = FixedLevel(FFDNetLite(2, 64, 6, context=2), 8 / 255)
+    assert load_onnx_weights(net.inner, ROOT / e["file"]) > 0
+    x = np.random.default_rng(0).random((1, 3, 32, 48), dtype=np.float32)
+    ref = ort.InferenceSession(str(ROOT / e["file"]), providers=["CPUExecutionProvider"])
+    want = ref.run(["output"], {"input": x, "sigma": np.full((1, 1, 1, 1), 8 / 255, np.float32)})[0]
+    with torch.no_grad():
+        net.clamp = True
+        got = net.eval()(torch.from_numpy(x)).numpy()
+    assert np.abs(got - want).max() < 1e-4
+    export_onnx(net, tmp_path / "d.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "d.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["input"] and net.size_multiple == 8
+    assert np.abs(sess.run(["output"], {"input": x})[0] - want).max() < 1e-4

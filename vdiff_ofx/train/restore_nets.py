@@ -120,6 +120,35 @@ class DeblockNet(nn.Module):
         return out.clamp(0.0, 1.0) if self.clamp else out
 
 
+class FixedLevel(nn.Module):
+    """A denoiser (x, sigma -> x) run at a fixed noise level: an image-only net to fine-tune for another restoration.
+
+    Why: `denoise-hq` (width 64, 6 blocks, context branch) already knows natural pictures; compression artefacts
+    are structured noise, so `deblock-hq` starts from its weights (`--from-denoiser`) at a level near their RMS
+    instead of from scratch, which on this CPU never got a wider deblocker past the small one (models/deblock.md).
+    """
+
+    def __init__(self, inner: nn.Module, level: float):
+        super().__init__()
+        self.inner, self.level, self.scale = inner, float(level), 1
+        self.fresh_modules = tuple("inner." + m for m in getattr(inner, "fresh_modules", ()))
+
+    @property
+    def clamp(self) -> bool:
+        return self.inner.clamp
+
+    @clamp.setter
+    def clamp(self, value: bool) -> None:
+        self.inner.clamp = value
+
+    @property
+    def size_multiple(self) -> int:
+        return self.inner.size_multiple
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x, x.new_full((x.shape[0], 1, 1, 1), self.level))
+
+
 def _cubic_taps(t: float, a: float = -0.75) -> list[float]:
     """The 4 Keys-cubic weights (OpenCV's a=-0.75) for fractional offset t, for samples at -1, 0, 1, 2."""
     def k(d: float) -> float:
