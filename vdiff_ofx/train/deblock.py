@@ -191,6 +191,12 @@ baseline with 8 views: +0.43/+0.62/+0.51 dB on JPEG, +0.23/+0.09/+0.05 on video,
   0.16-0.39 dB on JPEG, 6.5 dB on banding and 5 dB on clean frames. What the QP does buy is the decision: a
   picture-based blockiness reads 0.96-1.06 on x264 files from CRF 18 to 42, so `--model auto` never chose `deblock`
   for them; it now reads the QP (README, `benchmarks/bench_auto.py`).
+- A wider deblocker from `denoise-hq`'s weights (not shipped): `--from-denoiser models/denoise-hq.onnx --width 64
+  --blocks 6 --context 2 --level 8` (736k parameters, `restore_nets.FixedLevel`), 4000 steps at lr 3e-4, seed 5,
+  2 threads, v10's pool options and photos (20.5 min). Held out: JPEG q10/q25/q50 28.82 / 32.53 / 34.63 (v10 28.95 /
+  32.46 / 34.59), H.264 crf35/crf42 28.97 / 25.92 (28.93 / 25.89), H.265 crf40 28.12 (28.05), band 6bit 50.79
+  (52.12), untouched 39.35 (43.23), 0.59 fps at 1080p (v10 ~1.0). So +0.03-0.07 dB on the video conditions for 1.7x
+  the cost, and worse on banding and clean frames: a denoiser's prior does not widen the video margins either.
 """
 
 
