@@ -290,3 +290,22 @@ def test_shipped_denoisers_are_gentle_at_low_strength(name):
         noisy = np.clip(clean + np.random.default_rng(sigma).normal(0, sigma / 255, clean.shape), 0, 1)
         noisy = noisy.astype(np.float32)
         assert psnr(Enhancer(name, strength=sigma)(noisy), clean) > psnr(noisy, clean) + 0.05 * sigma
+
+
+def test_a_strength_without_a_graph_input_is_the_blend_alone(kit, tmp_path, monkeypatch):
+    """`strength.input: null` (deblock's amount %): nothing extra is fed to the graph, the knob scales the change."""
+    from onnx_kit import write_manifest
+
+    folder = tmp_path / "amount"
+    build(folder / "models" / "cnn.onnx", "cnn")
+    knob = {"input": None, "default": 100, "min": 0, "max": 100, "unit": "amount %", "blend": [[0, 0.0], [100, 1.0]]}
+    monkeypatch.setenv("VDIFF_MANIFEST", str(write_manifest(folder, [
+        {"name": "cnn", "file": "models/cnn.onnx", "task": "deblock", "strength": knob}])))
+    frame = natural_frame(24, 24)
+    full = Enhancer("cnn")(frame)
+    assert np.abs(full - frame).mean() > 1e-3
+    np.testing.assert_allclose(Enhancer("cnn", strength=25)(frame), frame + 0.25 * (full - frame), atol=2e-6)
+    monkeypatch.setenv("VDIFF_MANIFEST", str(write_manifest(folder, [
+        {"name": "cnn", "file": "models/cnn.onnx", "task": "deblock", "strength": {**knob, "blend": []}}])))
+    with pytest.raises(ModelError, match="needs a blend"):
+        models.get_model("cnn")

@@ -58,8 +58,9 @@ def test_manifest_entry(name):
     if name in SCALES:  # the detail knob: 0..100 %, fed to the graph's "detail" input as 0..1
         assert e["strength"]["input"] == "detail" and (e["strength"]["min"], e["strength"]["max"]) == (0, 100)
         assert e["strength"]["per_unit"] == 0.01
-    else:
-        assert "strength" not in e
+    else:  # the amount knob: 0..100 % of the correction, no graph input (the engine's blend)
+        assert e["strength"]["input"] is None and e["strength"]["blend"] == [[0, 0.0], [100, 1.0]]
+        assert e["strength"]["default"] == 100
     assert e["scale"] == SCALES.get(name, 1) and e["temporal_window"] == 1
     from vdiff_ofx.engine.models import get_model
 
@@ -328,3 +329,15 @@ def test_shipped_upscaler_loads_for_a_fine_tune():
     net.eval().clamp = True
     with torch.no_grad():
         assert np.abs(net(torch.from_numpy(x), torch.from_numpy(detail)).numpy() - ref).max() < 1e-5
+
+
+def test_deblock_amount_keeps_that_share_of_the_correction():
+    """--strength on a deblocker: 0 % is the input untouched, 50 % half the network's correction, 100 % all of it."""
+    clean = compress.to_u8(held_out_crop("coffee"))
+    jpg = compress.jpeg(clean, 15).astype(np.float32) / 255
+    full = enhancer("deblock")(jpg)
+    half = enhancer("deblock", strength=50)(jpg)
+    assert np.array_equal(enhancer("deblock", strength=0)(jpg), jpg)
+    np.testing.assert_allclose(half, jpg + 0.5 * (full - jpg), atol=1e-5)
+    np.testing.assert_array_equal(enhancer("deblock", strength=100)(jpg), full)
+    assert psnr(clean / 255.0, full) > psnr(clean / 255.0, half) > psnr(clean / 255.0, jpg)

@@ -29,7 +29,7 @@ class Strength:
     Denoisers take sigma on 0-255 and read sigma/255 (the default); upscale2x takes detail in % and reads it /100.
     """
 
-    input: str = "sigma"
+    input: str | None = "sigma"  # None: no graph input, the knob is the blend alone (deblock's amount %)
     default: float = 15.0
     min: float = 0.0
     max: float = 50.0
@@ -139,6 +139,9 @@ def _strength(name: str, entry: dict[str, Any]) -> Strength:
     at = [a for a, _ in blend]
     if blend and (len(blend) < 2 or at != sorted(set(at)) or not all(0.0 <= w <= 1.0 for _, w in blend)):
         raise ModelError(f"model '{name}': strength.blend needs 2+ pairs, strengths ascending, shares in 0..1")
+    if not entry.get("input", "sigma") and not blend:
+        raise ModelError(f"model '{name}': a strength with no graph input needs a blend (it would do nothing)")
+    entry["input"] = entry.get("input", "sigma") or None
     try:
         return Strength(**entry, blend=blend)
     except TypeError as exc:

@@ -155,14 +155,14 @@ class ModelSession:
                 "requested": self.requested}
 
 
-_CACHE: dict[tuple[str, str, str], ModelSession] = {}
+_CACHE: dict[tuple[str, str, str, str], ModelSession] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def warm_session(spec: ModelSpec, backend: Backend | None = None) -> ModelSession:
     """Return a cached session for (model, checksum, backend) so servers and repeated jobs skip the load."""
     backend = backend or Backend()
-    key = (spec.name, spec.sha256, repr(backend))
+    key = (spec.name, spec.sha256, repr(spec.strength), repr(backend))  # the strength's blend acts in the session
     with _CACHE_LOCK:
         if key not in _CACHE:
             _CACHE[key] = ModelSession(spec, backend)
