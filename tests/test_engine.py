@@ -268,7 +268,7 @@ def test_strength_blend_keeps_a_share_of_the_networks_change(kit, tmp_path, monk
     build(folder / "models" / "up2.onnx", "up2")
     monkeypatch.setenv("VDIFF_MANIFEST", str(write_manifest(folder, [
         {"name": "up2", "file": "models/up2.onnx", "scale": 2, "strength": knob}])))
-    with pytest.raises(ModelError, match="single-frame model at scale 1"):
+    with pytest.raises(ModelError, match="needs a model at scale 1"):
         models.get_model("up2")
 
 
@@ -309,3 +309,28 @@ def test_a_strength_without_a_graph_input_is_the_blend_alone(kit, tmp_path, monk
         {"name": "cnn", "file": "models/cnn.onnx", "task": "deblock", "strength": {**knob, "blend": []}}])))
     with pytest.raises(ModelError, match="needs a blend"):
         models.get_model("cnn")
+
+
+def test_a_temporal_models_blend_is_towards_its_middle_frame(kit, tmp_path, monkeypatch):
+    """For a temporal model the change the blend scales is the one to the window's middle frame."""
+    from onnx_kit import write_manifest
+
+    folder = tmp_path / "tblend"
+    build(folder / "models" / "t3.onnx", "temporal3")
+    knob = {"input": None, "default": 100, "min": 0, "max": 100, "blend": [[0, 0.0], [100, 1.0]]}
+    monkeypatch.setenv("VDIFF_MANIFEST", str(write_manifest(folder, [
+        {"name": "t3", "file": "models/t3.onnx", "task": "denoise", "temporal_window": 3, "strength": knob}])))
+    window = [natural_frame(24, 32, seed=k) for k in range(3)]
+    full = Enhancer("t3").process(window)
+    assert np.array_equal(Enhancer("t3", strength=0).process(window), window[1])
+    np.testing.assert_allclose(Enhancer("t3", strength=40).process(window), window[1] + 0.4 * (full - window[1]),
+                               atol=2e-6)
+
+
+@pytest.mark.parametrize("name", ["denoise-temporal", "denoise-temporal-fast"])
+def test_shipped_temporal_denoisers_return_the_middle_frame_at_strength_0(name):
+    if name not in models.registry():
+        pytest.skip(f"no {name} model in manifest.yaml")
+    enh = Enhancer(name, strength=0)
+    window = [np.roll(natural_frame(64, 96, seed=1), 2 * k, axis=1) for k in range(enh.window)]
+    assert np.array_equal(enh.process(window), window[enh.window // 2])

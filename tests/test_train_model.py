@@ -428,14 +428,14 @@ def test_blend_fit_keeps_what_the_network_gets_right():
 
     from vdiff_ofx.engine.models import get_model
     from vdiff_ofx.engine.session import ModelSession
-    from vdiff_ofx.train.blend import fit_shares
+    from vdiff_ofx.train.blend import fit_shares, single_frame_outputs
     from vdiff_ofx.train.degrade import add_noise
 
     spec = get_model("denoise")
     raw = ModelSession(dataclasses.replace(spec, strength=dataclasses.replace(spec.strength, blend=())))
     rng = np.random.default_rng(0)
     clean = np.stack([data.dead_leaves(64, rng).transpose(2, 0, 1) for _ in range(6)]).astype(np.float32)
-    rows = fit_shares(raw, clean, (0.0, 2.0, 5.0, 25.0), seed=0)
+    rows = fit_shares(single_frame_outputs(raw, clean, seed=0), (0.0, 2.0, 5.0, 25.0))
     shares = [r["share"] for r in rows]
     assert shares[0] == 0.0 and shares == sorted(shares) and shares[-1] > shares[1], shares
     for r in rows[1:]:

@@ -123,9 +123,8 @@ def _spec_from_entry(entry: dict[str, Any], base: Path, source: str) -> ModelSpe
     )
     if spec.scale < 1 or spec.temporal_window < 1 or spec.temporal_window % 2 == 0 or spec.size_multiple < 1:
         raise ModelError(f"model '{name}': scale, size_multiple must be >= 1 and temporal_window odd")
-    if spec.strength and spec.strength.blend and (spec.scale != 1 or spec.temporal_window != 1):
-        raise ModelError(f"model '{name}': strength.blend needs a single-frame model at scale 1 (input and output "
-                         f"must line up)")
+    if spec.strength and spec.strength.blend and spec.scale != 1:
+        raise ModelError(f"model '{name}': strength.blend needs a model at scale 1 (input and output must line up)")
     return spec
 
 

@@ -118,13 +118,17 @@ class ModelSession:
         return self.blend(x, y, strength)
 
     def blend(self, x: np.ndarray, y: np.ndarray, strength: float | None) -> np.ndarray:
-        """The manifest's strength.blend: keep that share of the network's change (all of it without a table)."""
+        """The manifest's strength.blend: keep that share of the network's change (all of it without a table); a
+        temporal model's change is to the middle frame of its window."""
         knob = self.spec.strength
         if not knob or not knob.blend:
             return y
         share = knob.share(knob.default if strength is None else strength)
         if share >= 1.0:
             return y
+        if self.spec.temporal_window > 1:  # the change is to the middle frame of the stacked window
+            mid = self.spec.temporal_window // 2 * y.shape[1]
+            x = x[:, mid:mid + y.shape[1]]
         return (x + np.float32(share) * (y - x)).astype(np.float32, copy=False)
 
     def _for_shape(self, shape: tuple[int, ...]) -> Any:
