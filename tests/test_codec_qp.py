@@ -34,13 +34,14 @@ def textured(i: int, h: int = 144, w: int = 192) -> np.ndarray:
     return np.clip(img, 0, 1)
 
 
-def encode(path: Path, codec: str, crf: int, frames: int = 8) -> Path:
+def encode(path: Path, codec: str, crf: int, frames: int = 8, pix_fmt: str = "yuv420p") -> Path:
     with av.open(str(path), "w") as out:
         s = out.add_stream(codec, rate=Fraction(25))
-        s.width, s.height, s.pix_fmt = 192, 144, "yuv420p"
+        s.width, s.height, s.pix_fmt = 192, 144, pix_fmt
         s.options = {"crf": str(crf), **({"x265-params": "log-level=none"} if codec == "libx265" else {})}
         for i in range(frames):
-            out.mux(s.encode(av.VideoFrame.from_ndarray((textured(i) * 255 + 0.5).astype(np.uint8), format="rgb24")))
+            rgb = av.VideoFrame.from_ndarray((textured(i) * 255 + 0.5).astype(np.uint8), format="rgb24")
+            out.mux(s.encode(rgb.reformat(format=pix_fmt)))
         out.mux(s.encode(None))
     return path
 
@@ -60,6 +61,16 @@ def test_qp_of_every_h264_frame_follows_the_crf(tmp_path):
         means[crf] = float(np.mean(qps))
         assert all(f.qp is None for f in decode_frames(info))  # only read when asked for
     assert means[18] + 15 < means[42], means
+
+
+def test_ten_bit_h264_reads_on_the_eight_bit_scale(tmp_path):
+    """High-bit-depth H.264 counts QP + 12 at 10 bits: a high-quality 10-bit camera file must not read as heavy."""
+    means = {}
+    for fmt in ("yuv420p", "yuv420p10le"):
+        info = probe(str(encode(tmp_path / f"{fmt}.mp4", "libx264", 18, pix_fmt=fmt)))
+        assert info.bit_depth == (10 if "10" in fmt else 8)
+        means[fmt] = float(np.mean([f.qp for f in decode_frames(info, qp=True)]))
+    assert abs(means["yuv420p10le"] - means["yuv420p"]) < 4 and means["yuv420p10le"] < HEAVY_QP, means
 
 
 def test_no_qp_where_the_decoder_exports_none(tmp_path):
