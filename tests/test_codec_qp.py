@@ -86,7 +86,7 @@ def test_parse_qp_refuses_what_it_cannot_read():
     assert parse_qp(buf) == pytest.approx(31.0)
     assert parse_qp(buf[:-4]) is None  # truncated block table
     assert parse_qp(buf[:8]) is None
-    p.type = 2  # VP9's q index is not on H.264's scale
+    p.type = 2  # AV_VIDEO_ENC_PARAMS_MPEG2: MPEG-2/4's qscale is not on H.264's scale
     assert parse_qp(bytes(p) + blocks.tobytes()) is None
 
 

@@ -13,7 +13,10 @@ import ctypes
 import av
 import numpy as np
 
-QP_CODECS = ("h264",)  # decoders whose QP table this module reads (AV_VIDEO_ENC_PARAMS_H264's 0-51 scale)
+# Decoders whose QP table this module reads (AV_VIDEO_ENC_PARAMS_H264's 0-51 scale). MPEG-2 / MPEG-4 Part 2 export
+# qscale (type MPEG2) on another scale, and need no table: with no in-loop filter their blocks show, and the
+# picture's blockiness finds them. FFmpeg's HEVC decoder exports none.
+QP_CODECS = ("h264",)
 _H264 = 1  # enum AVVideoEncParamsType: AV_VIDEO_ENC_PARAMS_H264
 
 
