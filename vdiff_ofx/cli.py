@@ -173,8 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("input")
     e.add_argument("-o", "--output", help="output file (.mov .mp4 .mkv); default <input>_vdiff.mov")
     e.add_argument("-m", "--model", default="denoise", help="model name (see `vdiff models`) or auto")
-    e.add_argument("-s", "--strength", type=_strength, help="model strength: noise sigma on 0-255 for denoise models, detail %% for upscale2x / upscale4x "
-                        "(0 for aliased sources, 100 for soft ones); auto measures the noise of the clip")
+    e.add_argument("-s", "--strength", type=_strength, help="model strength: noise sigma on 0-255 for denoise models (0 leaves the frame "
+                        "untouched), detail %% for upscale2x / upscale4x (0 for aliased sources, 100 for soft ones), "
+                        "amount %% of the correction for deblock models; auto measures the noise of the clip")
     e.add_argument("--tile", type=int, help="tile size in pixels (default: from free memory)")
     e.add_argument("--overlap", type=int, help="tile overlap in pixels")
     e.add_argument("--tta", type=int, default=1,
