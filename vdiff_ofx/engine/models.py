@@ -47,6 +47,14 @@ class Strength:
         at, share = zip(*self.blend)
         return float(np.interp(value, at, share))
 
+    def keep(self, x: np.ndarray, y: np.ndarray, value: float | None) -> np.ndarray:
+        """``y`` (the network's output for input ``x``) with only the blend's share of its change kept at strength
+        ``value`` (None: the default); ``y`` itself where the share is 1."""
+        share = self.share(self.default if value is None else value)
+        if share >= 1.0:
+            return y
+        return (x + np.float32(share) * (y - x)).astype(np.float32, copy=False)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -138,9 +146,9 @@ def _strength(name: str, entry: dict[str, Any]) -> Strength:
     at = [a for a, _ in blend]
     if blend and (len(blend) < 2 or at != sorted(set(at)) or not all(0.0 <= w <= 1.0 for _, w in blend)):
         raise ModelError(f"model '{name}': strength.blend needs 2+ pairs, strengths ascending, shares in 0..1")
-    if not entry.get("input", "sigma") and not blend:
-        raise ModelError(f"model '{name}': a strength with no graph input needs a blend (it would do nothing)")
     entry["input"] = entry.get("input", "sigma") or None
+    if entry["input"] is None and not blend:
+        raise ModelError(f"model '{name}': a strength with no graph input needs a blend (it would do nothing)")
     try:
         return Strength(**entry, blend=blend)
     except TypeError as exc:

@@ -123,13 +123,10 @@ class ModelSession:
         knob = self.spec.strength
         if not knob or not knob.blend:
             return y
-        share = knob.share(knob.default if strength is None else strength)
-        if share >= 1.0:
-            return y
         if self.spec.temporal_window > 1:  # the change is to the middle frame of the stacked window
             mid = self.spec.temporal_window // 2 * y.shape[1]
             x = x[:, mid:mid + y.shape[1]]
-        return (x + np.float32(share) * (y - x)).astype(np.float32, copy=False)
+        return knob.keep(x, y, strength)
 
     def _for_shape(self, shape: tuple[int, ...]) -> Any:
         """The session that runs inputs of ``shape`` (SHAPES_PER_GPU_SESSION says why there can be several)."""

@@ -85,11 +85,11 @@ def temporal_outputs(spec: ModelSpec, windows: list[np.ndarray], seed: int, back
 
     def outputs(k: int, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = np.random.default_rng(seed * 1000 + k)
+        none.strength = full.strength = float(sigma)
         outs: tuple[list, list, list] = ([], [], [])
         for w in windows:
             noisy = [np.clip(f + rng.standard_normal(f.shape).astype(np.float32) * np.float32(sigma / 255), 0, 1)
                      for f in w]
-            none.strength = full.strength = float(sigma)
             for acc, img in zip(outs, (w[mid], none.process(noisy), full.process(noisy))):
                 acc.append(np.asarray(img, np.float32)[..., :3].transpose(2, 0, 1))
         return tuple(np.stack(a) for a in outs)

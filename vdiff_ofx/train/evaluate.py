@@ -91,10 +91,7 @@ class OnnxDenoiser:
         x = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
         s = np.full((1, 1, 1, 1), sigma255 / 255.0, np.float32)
         y = tta_average(lambda v: self.sess.run(["output"], {"input": v, "sigma": s})[0], x, self.tta)
-        share = self.knob.share(sigma255)
-        if share < 1.0:
-            y = x + np.float32(share) * (y - x)
-        y = y[0].transpose(1, 2, 0)
+        y = self.knob.keep(x, y, sigma255)[0].transpose(1, 2, 0)
         return y[:h, :w]
 
 
