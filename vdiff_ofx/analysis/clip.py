@@ -23,12 +23,19 @@ LUMA_TO_RGB_SIGMA = 1 / 0.74
 TEXTURE_FLOOR = 1.0  # the estimator reads ~1.0 on clean natural frames
 BLOCKY = 1.3  # blockiness above this: heavy compression (held-out photos: clean 0.99-1.03, JPEG q20 1.73-2.11)
 BANDED = 0.4  # banding above this: gradients went through 7 bits or fewer (7-bit 0.56+, clean 0.00-0.03)
-# H.264 QP (median of the frames' means) from which `deblock` gains on the decoded frames, through the engine
-# (benchmarks/bench_auto.py, x264 preset medium, CRF 18-42): on the held-out bigbuckbunny clip it loses 0.08-0.88 dB
-# up to QP 31.8 and gains from QP 34 (+0.01 there, +0.05-0.13 from QP 36); on the livelier bikes.mp4 (a training
-# clip) it gains from QP 30.5 (+0.17-0.30). A picture-based blockiness reads 0.96-1.06 throughout: x264's deblocking
-# filter hides the blocks.
-HEAVY_QP = 32.0
+# QP (median of the frames' means) from which `deblock` gains on the decoded frames, through the engine, per codec
+# (benchmarks/bench_auto.py). A picture-based blockiness reads 0.96-1.06 on all of these: the codecs' in-loop
+# filters hide the blocks.
+# - H.264, the macroblocks' mean QP (x264 preset medium, CRF 18-42): on the held-out bigbuckbunny clip `deblock`
+#   loses 0.08-0.88 dB up to QP 31.8 and gains from QP 34 (+0.01 there, +0.05-0.13 from QP 36); on the livelier
+#   bikes.mp4 (a training clip) it gains from QP 30.5 (+0.17-0.30).
+# - H.265, the slice QP (io.hevc_qp; x265's coding units sit below it, by cutree and adaptive quantisation: it reads
+#   CRF + 8 at preset veryfast, CRF + 7 at medium): on bigbuckbunny `deblock` loses 0.30-1.10 dB up to slice QP 34,
+#   0.02-0.07 at 37-40, and gains from 43 (+0.07-0.10; at medium from 40, +0.02 there, +0.09 at 43); on bikes.mp4 it
+#   gains throughout (+0.14-0.39 from slice QP 31). Encoders without cutree put their coding units nearer the slice
+#   QP, so this threshold leaves them alone a little longer: the safe side.
+HEAVY_QP = {"h264": 32.0, "hevc": 41.0}
+QP_NAME = {"h264": "H.264 QP", "hevc": "H.265 slice QP"}
 # Estimated noise sigma (0-255) below which `--model auto` recommends nothing. Measured on the held-out photos with
 # noise added, each model at the estimated strength (its strength blend on): on fine texture (the coffee photo) the
 # estimator reads ~1 high (1.9 when clean) and the models cannot redraw it, so `denoise` loses there up to an
@@ -56,6 +63,7 @@ class Analysis:
     frame_rate: str
     shots: list[Shot]
     field_order: str | None = None  # interlaced: tt/bb/tb/bt (how `vdiff enhance --fields` will treat it)
+    codec: str | None = None  # FFmpeg's decoder name: which scale the shots' `qp` is on (HEAVY_QP)
 
     @property
     def cuts(self) -> list[int]:
@@ -105,9 +113,9 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
         shot.features = {k: float(np.median([s[k] for s in feats])) for k in keys}
         if feats:
             shot.features["noise_sigma_rgb"] = rgb_sigma(shot.features["noise_sigma"])
-        if feats and len(shot_qps) >= 0.9 * shot.frames:  # H.264: a QP table on (nearly) every frame
+        if feats and len(shot_qps) >= 0.9 * shot.frames:  # H.264 / H.265: a QP on (nearly) every frame
             shot.features["qp"] = float(np.median(shot_qps))
-    return Analysis(path, n, info.width, info.height, str(info.frame_rate), shots, info.field_order)
+    return Analysis(path, n, info.width, info.height, str(info.frame_rate), shots, info.field_order, info.codec)
 
 
 def recommend(analysis: Analysis, gpu: bool = False) -> dict:
@@ -130,7 +138,8 @@ def recommend(analysis: Analysis, gpu: bool = False) -> dict:
     coded = all("qp" in s.features for s in analysis.shots if s.features)
     qp = mean("qp") if coded else None
     found = {"sigma": sigma, "blockiness": block, "banding": band, "qp": qp}
-    heavy = [f"H.264 QP {qp:.1f} >= {HEAVY_QP:g}"] if qp is not None and qp >= HEAVY_QP else []
+    qp_name, heavy_qp = QP_NAME.get(analysis.codec or "", "QP"), HEAVY_QP.get(analysis.codec or "")
+    heavy = [f"{qp_name} {qp:.1f} >= {heavy_qp:g}"] if qp is not None and heavy_qp and qp >= heavy_qp else []
     heavy += [f"blockiness {block:.2f} > {BLOCKY}"] if block > BLOCKY else []
     heavy += [f"banding {band:.2f} > {BANDED}"] if band > BANDED else []
     if heavy and "deblock" in models:
@@ -138,7 +147,7 @@ def recommend(analysis: Analysis, gpu: bool = False) -> dict:
     name = "denoise-hq" if gpu and "denoise-hq" in models else "denoise"
     spec = models.get(name)
     measured = (f"noise sigma {sigma:.1f} (0-255), blockiness {block:.2f}, banding {band:.2f}"
-                + (f", H.264 QP {qp:.1f}" if qp is not None else ""))
+                + (f", {qp_name} {qp:.1f}" if qp is not None else ""))
     floor = DENOISE_FLOOR.get(name, 0.0)
     if sigma < floor:
         return {"model": None, "strength": None, **found,

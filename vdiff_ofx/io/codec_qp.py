@@ -1,4 +1,5 @@
-"""The quantiser an H.264 stream was coded with, read from FFmpeg's per-frame encoding parameters.
+"""The quantiser an H.264 or H.265 stream was coded with: H.264's from FFmpeg's per-frame encoding parameters,
+H.265's from the slice headers (io.hevc_qp; FFmpeg's HEVC decoder exports no table).
 
 Why: x264's in-loop deblocking filter removes the block edges a picture-based blockiness measure looks for, so a
 delivery file at CRF 40 measures as clean (blockiness 0.96-1.01) while its macroblock QP says exactly how coarsely
@@ -9,14 +10,17 @@ H.264; PyAV hands it over as raw bytes, laid out as libavutil/video_enc_params.h
 from __future__ import annotations
 
 import ctypes
+from collections import deque
 
 import av
 import numpy as np
 
+from .hevc_qp import HevcQp
+
 # Decoders whose QP table this module reads (AV_VIDEO_ENC_PARAMS_H264's 0-51 scale). MPEG-2 / MPEG-4 Part 2 export
 # qscale (type MPEG2) on another scale, and need no table: with no in-loop filter their blocks show, and the
 # picture's blockiness finds them (MPEG-2 of the held-out clip at qscale 4 / 8 / 16 / 24: 1.12 / 1.26 / 1.45 / 1.48, so
-# `deblock` from 16). FFmpeg's HEVC decoder exports none.
+# `deblock` from 16). FFmpeg's HEVC decoder exports none: its slice headers are read instead (QpReader).
 QP_CODECS = ("h264",)
 _H264 = 1  # enum AVVideoEncParamsType: AV_VIDEO_ENC_PARAMS_H264
 
@@ -72,3 +76,40 @@ def parse_qp(buf: bytes) -> float | None:
     if area.sum() <= 0:
         return None
     return float(p.qp + np.average(blocks[:, 4], weights=area))
+
+
+class QpReader:
+    """Each decoded frame's mean QP on H.264's 0-51 scale, from wherever ``stream``'s codec keeps it: H.264's table on
+    the frame, H.265's slice headers in the packet (matched to its frame by pts; in decode order where packets carry
+    none). Feed it every packet before decoding it, then ask per frame; None where the codec gives no QP."""
+
+    def __init__(self, stream: av.video.stream.VideoStream) -> None:
+        cc = stream.codec_context
+        self.table = export_qp(stream)
+        self.hevc = HevcQp.from_extradata(cc.extradata) if cc.name == "hevc" else None
+        self.by_pts: dict[int, float | None] = {}
+        self.in_order: deque[float | None] = deque()
+
+    @property
+    def reads_packets(self) -> bool:
+        return self.hevc is not None
+
+    def packet(self, packet: av.Packet) -> None:
+        if self.hevc is None or not packet.size:
+            return
+        qp = self.hevc.packet_qp(bytes(packet))
+        if packet.pts is None:
+            self.in_order.append(qp)
+        else:
+            self.by_pts[packet.pts] = qp
+
+    def frame(self, frame: av.VideoFrame) -> float | None:
+        if self.hevc is None:
+            return frame_qp(frame) if self.table else None
+        if frame.pts is not None and frame.pts in self.by_pts:
+            return self.by_pts.pop(frame.pts)
+        if self.in_order:
+            return self.in_order.popleft()
+        if frame.pts is None and self.by_pts:  # frames without timestamps come out in presentation order
+            return self.by_pts.pop(min(self.by_pts))
+        return None

@@ -16,7 +16,7 @@ import numpy as np
 
 from vdiff_ofx.errors import InputError
 from vdiff_ofx.io._averr import reason
-from vdiff_ofx.io.codec_qp import export_qp, frame_qp
+from vdiff_ofx.io.codec_qp import QpReader
 from vdiff_ofx.io.colour import frame_to_rgb
 from vdiff_ofx.io.probe import VideoInfo
 from vdiff_ofx.parallel import ordered_map
@@ -30,7 +30,7 @@ class DecodedFrame:
     index: int
     pts: int | None
     rgb: np.ndarray
-    qp: float | None = None  # the frame's mean H.264 QP, where the caller asked for it (io.codec_qp)
+    qp: float | None = None  # the frame's mean H.264 / H.265 QP, where the caller asked for it (io.codec_qp)
 
 
 def _index_of(info: VideoInfo) -> Callable[[int], int] | None:
@@ -72,11 +72,10 @@ def _open(info: VideoInfo, qp: bool = False):
         stream = container.streams[info.stream_index]
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = 0
-        if qp:
-            export_qp(stream)
+        reader = QpReader(stream) if qp else None
     except (av.FFmpegError, OSError, IndexError) as exc:
         raise InputError(f"cannot open {info.path}: {reason(exc)}") from None
-    return container, stream
+    return container, stream, reader
 
 
 def decode_frames(info: VideoInfo, start: int = 0, end: int | None = None, workers: int = 1, qp: bool = False
@@ -84,21 +83,20 @@ def decode_frames(info: VideoInfo, start: int = 0, end: int | None = None, worke
     """Yield frames ``[start, end)`` by frame number (end defaults to the clip length); ``workers`` threads convert
     them to float RGB side by side (parallel.ordered_map), in order. An interlaced source (``info.field_order``)
     has its 4:2:0 chroma upsampled field by field. ``qp``: also read each frame's mean quantiser where the codec
-    exports one (H.264; ``DecodedFrame.qp``, else None)."""
+    gives one (H.264, H.265; ``DecodedFrame.qp``, else None)."""
 
     interlaced = info.field_order is not None
 
-    def convert(raw: tuple[int, int | None, av.VideoFrame]) -> DecodedFrame:
-        idx, pts, frame = raw
-        return DecodedFrame(idx, pts, frame_to_rgb(frame, info.colorspace, info.color_range, interlaced),
-                            frame_qp(frame) if qp else None)
+    def convert(raw: tuple[int, int | None, av.VideoFrame, float | None]) -> DecodedFrame:
+        idx, pts, frame, frame_qp = raw
+        return DecodedFrame(idx, pts, frame_to_rgb(frame, info.colorspace, info.color_range, interlaced), frame_qp)
 
     yield from ordered_map(convert, _decoded_frames(info, start, end, qp), workers, "vdiff-decode")
 
 
 def _decoded_frames(info: VideoInfo, start: int, end: int | None, qp: bool = False
-                    ) -> Iterator[tuple[int, int | None, av.VideoFrame]]:
-    """(frame number, pts, decoded frame) for ``[start, end)``: seek when the timestamps allow it, else decode
+                    ) -> Iterator[tuple[int, int | None, av.VideoFrame, float | None]]:
+    """(frame number, pts, decoded frame, its QP where asked for) for ``[start, end)``: seek when the timestamps allow it, else decode
     from the start."""
     end = info.frame_count if end is None else min(end, info.frame_count)
     if start < 0:
@@ -126,8 +124,9 @@ class _SeekMissed(Exception):
 
 def _decode(info: VideoInfo, start: int, end: int, seek_pts: int | None,
             index_of: Callable[[int], int] | None, qp: bool = False
-            ) -> Iterator[tuple[int, int | None, av.VideoFrame]]:
-    container, stream = _open(info, qp)
+            ) -> Iterator[tuple[int, int | None, av.VideoFrame, float | None]]:
+    container, stream, reader = _open(info, qp)
+    on_packet = reader.packet if reader is not None and reader.reads_packets else None
     next_index = start if seek_pts is not None else 0
     yielded_any = False
     try:
@@ -138,7 +137,7 @@ def _decode(info: VideoInfo, start: int, end: int, seek_pts: int | None,
                 raise _SeekMissed from None
         counter = 0
         try:
-            for frame in decoded(container, stream):
+            for frame in decoded(container, stream, on_packet):
                 if index_of is not None:
                     if frame.pts is None:
                         if not yielded_any:
@@ -151,13 +150,14 @@ def _decode(info: VideoInfo, start: int, end: int, seek_pts: int | None,
                 else:
                     idx = counter
                 counter += 1
+                frame_qp = reader.frame(frame) if reader is not None else None  # (skipped frames too: in step)
                 if idx < start:
                     continue
                 if idx >= end:
                     return
                 next_index = idx + 1
                 yielded_any = True
-                yield idx, frame.pts, frame
+                yield idx, frame.pts, frame, frame_qp
                 if next_index >= end:
                     return
         except (av.FFmpegError, OSError) as exc:

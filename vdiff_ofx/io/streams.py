@@ -6,7 +6,7 @@ ones return yuv420p and the overlay comes back opaque); motion-graphics overlays
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import av
 
@@ -20,13 +20,19 @@ def alpha_decoder(stream) -> str | None:
     return name if name and tagged and name in av.codecs_available else None
 
 
-def decoded(container, stream) -> Iterator[av.VideoFrame]:
-    """``container.decode(stream)``, through libvpx for WebM with alpha (see module docstring)."""
+def decoded(container, stream, on_packet: Callable[[av.Packet], None] | None = None) -> Iterator[av.VideoFrame]:
+    """``container.decode(stream)``, through libvpx for WebM with alpha (see module docstring); ``on_packet`` sees
+    each packet before it is decoded."""
     name = alpha_decoder(stream)
-    if name is None:
+    if name is None and on_packet is None:
         yield from container.decode(stream)
         return
-    ctx = av.CodecContext.create(name, "r")
-    ctx.thread_count = 0
+    if name is None:
+        ctx = stream.codec_context
+    else:
+        ctx = av.CodecContext.create(name, "r")
+        ctx.thread_count = 0
     for packet in container.demux(stream):
+        if on_packet is not None:
+            on_packet(packet)
         yield from ctx.decode(packet)

@@ -1,0 +1,130 @@
+"""H.265 slice QPs read from real x265 streams, checked against FFmpeg's own header parser (the trace_headers
+bitstream filter), and what `--model auto` does with them."""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.logging
+import numpy as np
+import pytest
+from av.bitstream import BitStreamFilterContext
+
+from test_codec_qp import textured
+from vdiff_ofx.analysis.clip import HEAVY_QP, analyse, recommend
+from vdiff_ofx.io.decode import decode_frames
+from vdiff_ofx.io.hevc_qp import HevcQp
+from vdiff_ofx.io.probe import probe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def x265(path: Path, params: str, pix_fmt: str = "yuv420p", frames: int = 16, w: int = 192, h: int = 144) -> Path:
+    """A fading, panning clip (weighted prediction and motion have work to do) through the real x265."""
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libx265", rate=Fraction(25))
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt
+        s.options = {"x265-params": "log-level=none:pools=1:frame-threads=1:" + params}
+        for i in range(frames):
+            img = textured(i, h, w) * (1 - 0.04 * i)
+            rgb = av.VideoFrame.from_ndarray((img * 255 + 0.5).astype(np.uint8), format="rgb24")
+            out.mux(s.encode(rgb.reformat(format=pix_fmt)))
+        out.mux(s.encode(None))
+    return path
+
+
+def ours(path: Path) -> list[float | None]:
+    with av.open(str(path)) as c:
+        st = c.streams.video[0]
+        reader = HevcQp.from_extradata(st.codec_context.extradata)
+        return [reader.packet_qp(bytes(p)) for p in c.demux(st) if p.size]
+
+
+def ffmpegs(path: Path) -> list[float | None]:
+    """Each packet's mean 26 + init_qp_minus26 + slice_qp_delta as FFmpeg's coded-bitstream parser logs them."""
+    out: list[float | None] = []
+    av.logging.set_level(av.logging.TRACE)
+    try:
+        with av.logging.Capture(True) as log, av.open(str(path)) as c:
+            st = c.streams.video[0]
+            trace = BitStreamFilterContext("trace_headers", st)
+            init = 0
+            for packet in c.demux(st):
+                if not packet.size:
+                    continue
+                seen = len(log)
+                trace.filter(packet)
+                qps = []
+                for _, _, line in log[seen:]:
+                    m = re.search(r"(init_qp_minus26|slice_qp_delta)\s+[01]+ = (-?\d+)", line)
+                    if m and m.group(1) == "init_qp_minus26":
+                        init = int(m.group(2))
+                    elif m:
+                        qps.append(26 + init + int(m.group(2)))
+                out.append(float(np.mean(qps)) if qps else None)
+    finally:
+        av.logging.set_level(None)
+    return out
+
+
+@pytest.mark.parametrize("params,pix_fmt,ext", [
+    ("crf=33:weightb=1:bframes=6:b-pyramid=1:ref=4", "yuv420p", "mkv"),  # weighted P and B, deep pyramids
+    ("crf=40:slices=3:ctu=16:min-cu-size=8", "yuv420p10le", "mov"),  # several slices, small CTUs, 10-bit
+    ("crf=25:sao=0:temporal-mvp=0:aq-mode=3:keyint=5:open-gop=1", "yuv444p", "mp4"),  # 4:4:4, CRA pictures
+    ("crf=30:scaling-list=default:amp=1:constrained-intra=1:repeat-headers=1", "yuv422p10le", "hevc"),  # Annex B
+])
+def test_slice_qp_matches_ffmpegs_header_parser(tmp_path, params, pix_fmt, ext):
+    clip = x265(tmp_path / f"c.{ext}", params, pix_fmt)
+    got, want = ours(clip), ffmpegs(clip)
+    assert len(got) == 16 and all(q is not None for q in want)
+    assert got == want
+
+
+def test_constant_qp_reads_exactly(tmp_path):
+    clip = x265(tmp_path / "q.mp4", "qp=37:ipratio=1:pbratio=1:aq-mode=0:no-cutree=1", frames=8)
+    assert ours(clip) == [37.0] * 8
+    assert [f.qp for f in decode_frames(probe(str(clip)), qp=True)] == [37.0] * 8
+
+
+def test_damaged_headers_give_none_not_a_guess(tmp_path):
+    clip = x265(tmp_path / "d.mp4", "crf=30", frames=4)
+    with av.open(str(clip)) as c:
+        st = c.streams.video[0]
+        packets = [bytes(p) for p in c.demux(st) if p.size]
+        extradata = st.codec_context.extradata
+    assert HevcQp().packet_qp(packets[0]) is None  # no parameter sets: which PPS the slice names is unknown
+    reader = HevcQp.from_extradata(extradata)
+    assert reader.packet_qp(packets[0][:4 + 2 + 1]) is None  # a slice cut off inside its header
+    assert reader.packet_qp(b"\x00\x00\x00\x05\x02\x01\xff\xff\xff") is None  # a header that names a bad PPS
+    assert reader.packet_qp(packets[1]) is not None
+
+
+def test_frames_get_their_own_packets_qp_in_presentation_order(tmp_path):
+    """B-frames are decoded out of order: each frame must carry its own packet's QP (matched by pts)."""
+    clip = x265(tmp_path / "b.mp4", "qp=30:ipratio=1.4:pbratio=1.3:aq-mode=0:no-cutree=1:bframes=3:b-adapt=0",
+                frames=12)
+    with av.open(str(clip)) as c:
+        st = c.streams.video[0]
+        reader = HevcQp.from_extradata(st.codec_context.extradata)
+        by_pts = {p.pts: reader.packet_qp(bytes(p)) for p in c.demux(st) if p.size}
+    want = [by_pts[pts] for pts in sorted(by_pts)]
+    assert len(set(want)) >= 3 and want != list(by_pts.values())  # I, P, B QPs; decode order is not display order
+    assert [f.qp for f in decode_frames(probe(str(clip)), qp=True)] == want
+
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch):
+    monkeypatch.setenv("VDIFF_MANIFEST", str(ROOT / "manifest.yaml"))
+    monkeypatch.setenv("VDIFF_CONFIG_DIR", str(tmp_path / "config"))
+
+
+def test_heavily_compressed_h265_is_deblocked_and_a_fine_one_left_alone(tmp_path, shipped):
+    heavy = recommend(analyse(str(x265(tmp_path / "heavy.mp4", "crf=42", frames=8))))
+    assert heavy["model"] == "deblock" and heavy["qp"] >= HEAVY_QP["hevc"], heavy
+    assert heavy["blockiness"] < 1.3 and heavy["reason"].startswith("H.265 slice QP")
+    light = analyse(str(x265(tmp_path / "light.mp4", "crf=16", frames=8)))
+    assert light.codec == "hevc" and light.shots[0].features["qp"] < HEAVY_QP["hevc"]
+    assert recommend(light)["model"] != "deblock"
