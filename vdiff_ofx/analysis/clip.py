@@ -37,8 +37,13 @@ BANDED = 0.4  # banding above this: gradients went through 7 bits or fewer (7-bi
 # - VP9, the quantiser index 0-255 (libvpx-vp9 good/cpu-used 4, CRF 15-63): on bigbuckbunny `deblock` loses
 #   0.02-1.76 dB up to index 176 (CRF 45) and gains from 188 (+0.05 there, +0.08-0.14 from 196); on bikes.mp4
 #   +0.21-0.44 throughout.
+# - AV1, the shown frame's base_q_idx 0-255 (io.av1_qp; SVT-AV1 preset 8, CRF 20-63): on bigbuckbunny `deblock`
+#   loses 0.02-0.88 dB up to index 236 (CRF 60) and gains +0.04 only at 253 (CRF 63), though +0.09-0.20 on bikes.mp4:
+#   AV1's CDEF and loop restoration leave smooth losses rather than the blocks `deblock` learnt, so no threshold; the
+#   index is reported.
 HEAVY_QP = {"h264": 32.0, "hevc": 41.0, "vp9": 185.0}
-QP_NAME = {"h264": "H.264 QP", "hevc": "H.265 slice QP", "vp9": "VP9 q index"}
+QP_NAME = {"h264": "H.264 QP", "hevc": "H.265 slice QP", "vp9": "VP9 q index", "av1": "AV1 q index"}
+QP_SCALE = {"libdav1d": "av1"}  # decoder name -> the key above where the two differ
 # Estimated noise sigma (0-255) below which `--model auto` recommends nothing. Measured on the held-out photos with
 # noise added, each model at the estimated strength (its strength blend on): on fine texture (the coffee photo) the
 # estimator reads ~1 high (1.9 when clean) and the models cannot redraw it, so `denoise` loses there up to an
@@ -141,7 +146,8 @@ def recommend(analysis: Analysis, gpu: bool = False) -> dict:
     coded = all("qp" in s.features for s in analysis.shots if s.features)
     qp = mean("qp") if coded else None
     found = {"sigma": sigma, "blockiness": block, "banding": band, "qp": qp}
-    qp_name, heavy_qp = QP_NAME.get(analysis.codec or "", "QP"), HEAVY_QP.get(analysis.codec or "")
+    scale = QP_SCALE.get(analysis.codec or "", analysis.codec or "")
+    qp_name, heavy_qp = QP_NAME.get(scale, "QP"), HEAVY_QP.get(scale)
     heavy = [f"{qp_name} {qp:.1f} >= {heavy_qp:g}"] if qp is not None and heavy_qp and qp >= heavy_qp else []
     heavy += [f"blockiness {block:.2f} > {BLOCKY}"] if block > BLOCKY else []
     heavy += [f"banding {band:.2f} > {BANDED}"] if band > BANDED else []

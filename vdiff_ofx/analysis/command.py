@@ -43,7 +43,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction, add_backend_args: Callable) -> None:  # noqa: ARG001
-    a = sub.add_parser("analyze", help="shot cuts, noise, blockiness, banding, H.264/H.265/VP9 QP, sharpness and colour per shot")
+    a = sub.add_parser("analyze", help="shot cuts, noise, blockiness, banding, QP (H.264/H.265/VP9/AV1), sharpness "
+                                       "and colour per shot")
     a.add_argument("clip")
     a.add_argument("--json", action="store_true", help="machine-readable output")
     a.add_argument("--stride", type=int, default=0, help="feature every Nth frame (default: 5 per second)")

@@ -1,5 +1,6 @@
-"""The quantiser an H.264, H.265 or VP9 stream was coded with: H.264's and VP9's from FFmpeg's per-frame encoding
-parameters, H.265's from the slice headers (io.hevc_qp; FFmpeg's HEVC decoder exports no table).
+"""The quantiser an H.264, H.265, VP9 or AV1 stream was coded with: H.264's and VP9's from FFmpeg's per-frame
+encoding parameters, H.265's from the slice headers (io.hevc_qp) and AV1's from the frame headers (io.av1_qp), as
+FFmpeg's decoders for those export no table.
 
 Why: x264's in-loop deblocking filter removes the block edges a picture-based blockiness measure looks for, so a
 delivery file at CRF 40 measures as clean (blockiness 0.96-1.01) while its macroblock QP says exactly how coarsely
@@ -15,6 +16,7 @@ from collections import deque
 import av
 import numpy as np
 
+from .av1_qp import Av1Qp
 from .hevc_qp import HevcQp
 
 # Decoders whose QP table this module reads, each on its own scale (analysis.clip.HEAVY_QP has a threshold per
@@ -22,8 +24,9 @@ from .hevc_qp import HevcQp
 # frame's base_q_idx plus each segment's delta). MPEG-2 / MPEG-4 Part 2 export qscale (type MPEG2) and need no table:
 # with no in-loop filter their blocks show, and the picture's blockiness finds them (MPEG-2 of the held-out clip at
 # qscale 4 / 8 / 16 / 24: 1.12 / 1.26 / 1.45 / 1.48, so `deblock` from 16). FFmpeg's HEVC decoder exports none: its
-# slice headers are read instead (QpReader). FFmpeg's AV1 decoders (libdav1d) export none either.
+# slice headers are read instead (QpReader), as are AV1's frame headers (base_q_idx, 0-255) for libdav1d.
 QP_CODECS = {"h264": 1, "vp9": 0}  # decoder name: the enum AVVideoEncParamsType its table carries
+HEADER_READERS = {"hevc": HevcQp, "libdav1d": Av1Qp, "av1": Av1Qp}  # decoder name: its packets' QP reader
 
 
 class _Params(ctypes.Structure):
@@ -85,32 +88,33 @@ def parse_qp(buf: bytes, kind: int = QP_CODECS["h264"]) -> float | None:
 
 class QpReader:
     """Each decoded frame's mean QP on its codec's scale, from wherever ``stream``'s codec keeps it: H.264's and VP9's
-    table on the frame, H.265's slice headers in the packet (matched to its frame by pts; in decode order where packets carry
-    none). Feed it every packet before decoding it, then ask per frame; None where the codec gives no QP."""
+    table on the frame, H.265's slice and AV1's frame headers in the packet (matched to its frame by pts; in decode
+    order where packets carry none). Feed it every packet before decoding it, then ask per frame; None where the codec gives no QP."""
 
     def __init__(self, stream: av.video.stream.VideoStream) -> None:
         cc = stream.codec_context
         self.codec = cc.name
         self.table = export_qp(stream)
-        self.hevc = HevcQp.from_extradata(cc.extradata) if cc.name == "hevc" else None
+        reader = HEADER_READERS.get(cc.name)
+        self.headers = reader.from_extradata(cc.extradata) if reader is not None else None
         self.by_pts: dict[int, float | None] = {}
         self.in_order: deque[float | None] = deque()
 
     @property
     def reads_packets(self) -> bool:
-        return self.hevc is not None
+        return self.headers is not None
 
     def packet(self, packet: av.Packet) -> None:
-        if self.hevc is None or not packet.size:
+        if self.headers is None or not packet.size:
             return
-        qp = self.hevc.packet_qp(bytes(packet))
+        qp = self.headers.packet_qp(bytes(packet))
         if packet.pts is None:
             self.in_order.append(qp)
         else:
             self.by_pts[packet.pts] = qp
 
     def frame(self, frame: av.VideoFrame) -> float | None:
-        if self.hevc is None:
+        if self.headers is None:
             return frame_qp(frame, self.codec) if self.table else None
         if frame.pts is not None and frame.pts in self.by_pts:
             return self.by_pts.pop(frame.pts)

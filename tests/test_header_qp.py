@@ -1,5 +1,5 @@
-"""H.265 slice QPs read from real x265 streams, checked against FFmpeg's own header parser (the trace_headers
-bitstream filter), and what `--model auto` does with them."""
+"""H.265 slice QPs and AV1 frame quantisers read from real x265 / SVT-AV1 streams, checked against FFmpeg's own
+header parsers (the trace_headers bitstream filter), and what `--model auto` does with them."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from av.bitstream import BitStreamFilterContext
 
 from test_codec_qp import textured
 from vdiff_ofx.analysis.clip import HEAVY_QP, analyse, recommend
+from vdiff_ofx.io.av1_qp import Av1Qp
 from vdiff_ofx.io.decode import decode_frames
 from vdiff_ofx.io.hevc_qp import HevcQp
 from vdiff_ofx.io.probe import probe
@@ -36,37 +37,83 @@ def x265(path: Path, params: str, pix_fmt: str = "yuv420p", frames: int = 16, w:
     return path
 
 
+def svtav1(path: Path, params: str = "", pix_fmt: str = "yuv420p", frames: int = 16, w: int = 192, h: int = 144,
+           crf: int = 40) -> Path:
+    """The same clip through the real SVT-AV1 (hidden alt-ref frames shown later by show_existing_frame)."""
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("libsvtav1", rate=Fraction(25))
+        s.width, s.height, s.pix_fmt = w, h, pix_fmt
+        s.options = {"crf": str(crf), "preset": "10", "svtav1-params": "lp=1:" + params}
+        for i in range(frames):
+            img = textured(i, h, w) * (1 - 0.04 * i)
+            rgb = av.VideoFrame.from_ndarray((img * 255 + 0.5).astype(np.uint8), format="rgb24")
+            out.mux(s.encode(rgb.reformat(format=pix_fmt)))
+        out.mux(s.encode(None))
+    return path
+
+
 def ours(path: Path) -> list[float | None]:
     with av.open(str(path)) as c:
         st = c.streams.video[0]
-        reader = HevcQp.from_extradata(st.codec_context.extradata)
+        kind = HevcQp if st.codec_context.name == "hevc" else Av1Qp
+        reader = kind.from_extradata(st.codec_context.extradata)
         return [reader.packet_qp(bytes(p)) for p in c.demux(st) if p.size]
 
 
-def ffmpegs(path: Path) -> list[float | None]:
-    """Each packet's mean 26 + init_qp_minus26 + slice_qp_delta as FFmpeg's coded-bitstream parser logs them."""
-    out: list[float | None] = []
+def traced(path: Path) -> list[list[tuple[str, int]]]:
+    """Each packet's syntax elements (name, value), as FFmpeg's coded-bitstream parser logs them."""
+    out = []
     av.logging.set_level(av.logging.TRACE)
     try:
         with av.logging.Capture(True) as log, av.open(str(path)) as c:
             st = c.streams.video[0]
             trace = BitStreamFilterContext("trace_headers", st)
-            init = 0
             for packet in c.demux(st):
                 if not packet.size:
                     continue
                 seen = len(log)
                 trace.filter(packet)
-                qps = []
-                for _, _, line in log[seen:]:
-                    m = re.search(r"(init_qp_minus26|slice_qp_delta)\s+[01]+ = (-?\d+)", line)
-                    if m and m.group(1) == "init_qp_minus26":
-                        init = int(m.group(2))
-                    elif m:
-                        qps.append(26 + init + int(m.group(2)))
-                out.append(float(np.mean(qps)) if qps else None)
+                fields = [re.match(r"\d+\s+(\w+)(?:\[\d+\])*\s+[01]+ = (-?\d+)", line) for _, _, line in log[seen:]]
+                out.append([(m.group(1), int(m.group(2))) for m in fields if m])
     finally:
         av.logging.set_level(None)
+    return out
+
+
+def ffmpegs_hevc(path: Path) -> list[float | None]:
+    """Each packet's mean 26 + init_qp_minus26 + slice_qp_delta."""
+    out: list[float | None] = []
+    init = 0
+    for fields in traced(path):
+        qps = []
+        for name, value in fields:
+            if name == "init_qp_minus26":
+                init = value
+            elif name == "slice_qp_delta":
+                qps.append(26 + init + value)
+        out.append(float(np.mean(qps)) if qps else None)
+    return out
+
+
+def ffmpegs_av1(path: Path) -> list[float | None]:
+    """Each temporal unit's shown frame's base_q_idx: its own, or the slot's that show_existing_frame names."""
+    out: list[float | None] = []
+    slots: list[int | None] = [None] * 8
+    for fields in traced(path):
+        shown = None
+        header: dict[str, int] = {}
+        for name, value in fields:
+            if name == "show_existing_frame":
+                header = {}
+            elif name == "frame_to_show_map_idx":
+                shown = slots[value]
+            elif name == "base_q_idx":
+                refresh = header.get("refresh_frame_flags", 0xFF)  # absent: a shown key frame refreshes all
+                slots = [value if refresh >> i & 1 else q for i, q in enumerate(slots)]
+                if header.get("show_frame"):
+                    shown = value
+            header[name] = value
+        out.append(None if shown is None else float(shown))
     return out
 
 
@@ -78,7 +125,7 @@ def ffmpegs(path: Path) -> list[float | None]:
 ])
 def test_slice_qp_matches_ffmpegs_header_parser(tmp_path, params, pix_fmt, ext):
     clip = x265(tmp_path / f"c.{ext}", params, pix_fmt)
-    got, want = ours(clip), ffmpegs(clip)
+    got, want = ours(clip), ffmpegs_hevc(clip)
     assert len(got) == 16 and all(q is not None for q in want)
     assert got == want
 
@@ -128,3 +175,37 @@ def test_heavily_compressed_h265_is_deblocked_and_a_fine_one_left_alone(tmp_path
     light = analyse(str(x265(tmp_path / "light.mp4", "crf=16", frames=8)))
     assert light.codec == "hevc" and light.shots[0].features["qp"] < HEAVY_QP["hevc"]
     assert recommend(light)["model"] != "deblock"
+
+
+@pytest.mark.parametrize("params,kw", [
+    ("", {}),
+    ("tile-columns=1:tile-rows=1", {"w": 640, "h": 360}),  # tiles: tile_info's bits before base_q_idx
+    ("superres-mode=1:superres-denom=12:enable-overlays=1:keyint=8", {}),  # superres, overlay frames
+    ("scm=1:film-grain=8:hierarchical-levels=5:irefresh-type=1:keyint=10", {"pix_fmt": "yuv420p10le"}),
+    ("lookahead=0:pred-struct=1", {"w": 130, "h": 98}),  # low delay, odd size
+])
+def test_av1_base_q_idx_matches_ffmpegs_header_parser(tmp_path, params, kw):
+    clip = svtav1(tmp_path / "a.mp4", params, **kw)
+    got, want = ours(clip), ffmpegs_av1(clip)
+    assert len(got) == 16 and all(q is not None for q in want) and len(set(want)) > 2
+    assert got == want
+
+
+def test_av1_frames_carry_their_shown_frames_index_and_damage_gives_none(tmp_path, shipped):
+    clip = svtav1(tmp_path / "a.mkv", crf=60)
+    assert [f.qp for f in decode_frames(probe(str(clip)), qp=True)] == ours(clip)
+    with av.open(str(clip)) as c:
+        st = c.streams.video[0]
+        packets = [bytes(p) for p in c.demux(st) if p.size]
+        extradata = st.codec_context.extradata
+    assert Av1Qp().packet_qp(packets[0]) is not None  # the key frame's unit carries its own sequence header
+    assert Av1Qp().packet_qp(packets[1]) is None  # an inter unit without one: nothing read
+    shows_earlier = next(i for i, p in enumerate(packets) if len(p) < 8)  # show_existing_frame alone
+    reader = Av1Qp.from_extradata(extradata)
+    for p in packets[:shows_earlier]:
+        reader.packet_qp(p)
+    assert reader.packet_qp(packets[shows_earlier]) == ours(clip)[shows_earlier]
+    reader.packet_qp(packets[0][:12])  # cut off inside the header: what it refreshed is unknown ...
+    assert reader.packet_qp(packets[shows_earlier]) is None  # ... so no slot is trusted until the next key frame
+    heavy = recommend(analyse(str(clip)))  # measured: `deblock` does not gain on AV1 (analysis.clip.HEAVY_QP)
+    assert heavy["qp"] > 200 and heavy["model"] != "deblock" and "AV1 q index" in heavy["reason"], heavy
