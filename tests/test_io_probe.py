@@ -110,3 +110,18 @@ def test_matroska_cut_short_warns_with_the_counts(tmp_path, caplog):
         n = probe(str(cut)).frame_count
     assert 5 < n < 35
     assert f"only {n} of the 40 frames its header states are readable" in caplog.text
+
+
+@pytest.mark.parametrize("codec,ext", [("libx264", "h264"), ("libx265", "hevc")])
+def test_raw_elementary_stream_counts_and_decodes_every_frame(tmp_path, codec, ext):
+    """A raw .h264 / .hevc stream (drone and capture tools write them) has no timestamps and cannot seek back."""
+    from vdiff_ofx.io.decode import decode_frames
+
+    path = tmp_path / f"raw.{ext}"
+    src = make_clip(path, codec=codec, pix_fmt="yuv420p", n=10, size=(64, 48), rate=Fraction(25),
+                    options={"x265-params": "log-level=none"} if codec == "libx265" else {})
+    info = probe(str(path))
+    assert info.frame_count == 10 and info.frame_rate == 25
+    frames = [f.rgb for f in decode_frames(info, start=3)]
+    assert len(frames) == 7
+    assert np.abs(frames[0][..., :3] - src[3][..., :3]).mean() < np.abs(frames[0][..., :3] - src[4][..., :3]).mean()

@@ -233,14 +233,21 @@ def _probe_open(path: str, container) -> VideoInfo:
         vfr = _is_vfr([b - a for a, b in zip(ts, ts[1:])], tb)
     else:
         pts_list: list[int | None] = []
+        counting = container
         try:
-            container.seek(0)
-            for pkt in container.demux(vs):
+            try:
+                container.seek(0)
+            except (av.FFmpegError, OSError):  # a raw elementary stream (.h264, .hevc) cannot seek: read it afresh
+                counting = av.open(path)
+            for pkt in counting.demux(counting.streams.video[vs.index]):
                 if pkt.size == 0:
                     continue
                 pts_list.append(pkt.pts)
         except (av.FFmpegError, OSError):
             pass  # truncated tail: count what was readable; decode reports the failing frame
+        finally:
+            if counting is not container:
+                counting.close()
         count = len(pts_list)
         if all(p is not None for p in pts_list):
             frame_pts = tuple(sorted(pts_list))  # type: ignore[arg-type]
