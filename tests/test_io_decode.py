@@ -147,3 +147,24 @@ def test_webm_vp9_alpha_survives(tmp_path):
     assert [f.index for f in frames] == [3, 4, 5] and frames[0].rgb.shape == (h, w, 4)
     a = frames[0].rgb[..., 3]
     assert a[45, 10 + 15 + 20] > 0.98 and a[5, 5] < 0.02 and a[45, 120] < 0.02
+
+
+def test_long_gop_h264_in_mxf_keeps_order_and_rising_timestamps(tmp_path):
+    """FFmpeg's MXF muxer labels B-frames with their decode time, so the decoder's frames come out labelled
+    ..., 9, 11, 10: frames must keep the decoder's (display) order and get rising times, and the job must run."""
+    from vdiff_ofx.pipeline import Job, run
+
+    src = make_clip(tmp_path / "xavc.mxf", codec="libx264", pix_fmt="yuv420p", n=12, size=(96, 64), rate=Fraction(25),
+                    options={"bf": "2", "g": "12"})
+    with av.open(str(tmp_path / "xavc.mxf")) as c:
+        labels = [f.pts for f in c.decode(c.streams.video[0])]
+    assert labels != sorted(labels)  # the muxer's mislabelling this test is about
+    info = probe(str(tmp_path / "xavc.mxf"))
+    frames = list(decode_frames(info))
+    assert [f.pts for f in frames] == sorted(labels) == list(range(12))
+    for f in frames:  # each decoded frame is nearest its own source frame
+        errs = [np.abs(f.rgb[..., :3] - s[..., :3]).mean() for s in src]
+        assert int(np.argmin(errs)) == f.index
+    out = tmp_path / "out.mov"
+    run(Job(str(tmp_path / "xavc.mxf"), str(out), model="deblock-fast"))
+    assert probe(str(out)).frame_count == 12

@@ -118,6 +118,15 @@ def _decoded_frames(info: VideoInfo, start: int, end: int | None, qp: bool = Fal
     yield from _decode(info, start, end, seek_pts=None, index_of=None, qp=qp)
 
 
+def _presentation_pts(info: VideoInfo, index: int, pts: int | None) -> int | None:
+    """Frame ``index``'s time: the index-th of the packets' sorted timestamps where the probe counted them, which is
+    what the decoder's own label says on a sound file; some muxers (long-GOP H.264 in MXF) label B-frames with their
+    decode time, so the decoded frames' own pts run backwards and no encoder can take them."""
+    if info.frame_pts and len(info.frame_pts) == info.frame_count and index < len(info.frame_pts):
+        return info.frame_pts[index]
+    return pts
+
+
 class _SeekMissed(Exception):
     """The seek landed after ``start`` (bad index): fall back to decoding from the beginning."""
 
@@ -157,7 +166,7 @@ def _decode(info: VideoInfo, start: int, end: int, seek_pts: int | None,
                     return
                 next_index = idx + 1
                 yielded_any = True
-                yield idx, frame.pts, frame, frame_qp
+                yield idx, _presentation_pts(info, idx, frame.pts), frame, frame_qp
                 if next_index >= end:
                     return
         except (av.FFmpegError, OSError) as exc:
