@@ -23,12 +23,13 @@ from vdiff_ofx.io.probe import probe
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def x265(path: Path, params: str, pix_fmt: str = "yuv420p", frames: int = 16, w: int = 192, h: int = 144) -> Path:
-    """A fading, panning clip (weighted prediction and motion have work to do) through the real x265."""
+def coded(path: Path, codec: str, options: dict, pix_fmt: str = "yuv420p", frames: int = 16, w: int = 192,
+          h: int = 144) -> Path:
+    """A fading, panning clip (weighted prediction and motion have work to do) through a real encoder."""
     with av.open(str(path), "w") as out:
-        s = out.add_stream("libx265", rate=Fraction(25))
+        s = out.add_stream(codec, rate=Fraction(25))
         s.width, s.height, s.pix_fmt = w, h, pix_fmt
-        s.options = {"x265-params": "log-level=none:pools=1:frame-threads=1:" + params}
+        s.options = options
         for i in range(frames):
             img = textured(i, h, w) * (1 - 0.04 * i)
             rgb = av.VideoFrame.from_ndarray((img * 255 + 0.5).astype(np.uint8), format="rgb24")
@@ -37,19 +38,14 @@ def x265(path: Path, params: str, pix_fmt: str = "yuv420p", frames: int = 16, w:
     return path
 
 
-def svtav1(path: Path, params: str = "", pix_fmt: str = "yuv420p", frames: int = 16, w: int = 192, h: int = 144,
-           crf: int = 40) -> Path:
-    """The same clip through the real SVT-AV1 (hidden alt-ref frames shown later by show_existing_frame)."""
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libsvtav1", rate=Fraction(25))
-        s.width, s.height, s.pix_fmt = w, h, pix_fmt
-        s.options = {"crf": str(crf), "preset": "10", "svtav1-params": "lp=1:" + params}
-        for i in range(frames):
-            img = textured(i, h, w) * (1 - 0.04 * i)
-            rgb = av.VideoFrame.from_ndarray((img * 255 + 0.5).astype(np.uint8), format="rgb24")
-            out.mux(s.encode(rgb.reformat(format=pix_fmt)))
-        out.mux(s.encode(None))
-    return path
+def x265(path: Path, params: str, pix_fmt: str = "yuv420p", frames: int = 16) -> Path:
+    return coded(path, "libx265", {"x265-params": "log-level=none:pools=1:frame-threads=1:" + params}, pix_fmt, frames)
+
+
+def svtav1(path: Path, params: str = "", pix_fmt: str = "yuv420p", w: int = 192, h: int = 144, crf: int = 40) -> Path:
+    """SVT-AV1 hides alt-ref frames and shows them later by show_existing_frame."""
+    options = {"crf": str(crf), "preset": "10", "svtav1-params": "lp=1:" + params}
+    return coded(path, "libsvtav1", options, pix_fmt, 16, w, h)
 
 
 def ours(path: Path) -> list[float | None]:

@@ -14,40 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .bits import BitReader as _Bits
+
 _SEQUENCE_HEADER, _FRAME_HEADER, _FRAME = 1, 3, 6
 _KEY, _INTER, _INTRA_ONLY, _SWITCH = 0, 1, 2, 3
 _SELECT = 2  # SELECT_SCREEN_CONTENT_TOOLS / SELECT_INTEGER_MV
 _REFS = 7  # REFS_PER_FRAME
 _MAX_TILE_WIDTH, _MAX_TILE_AREA, _MAX_TILE_COLS, _MAX_TILE_ROWS = 4096, 4096 * 2304, 64, 64
-
-
-class _Bits:
-    """Most significant bit first, as AV1's f(n)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.value = int.from_bytes(data, "big")
-        self.size = len(data) * 8
-        self.pos = 0
-
-    def f(self, n: int) -> int:
-        if self.pos + n > self.size:
-            raise ValueError("header runs past the end of its OBU")
-        self.pos += n
-        return (self.value >> (self.size - self.pos)) & ((1 << n) - 1) if n else 0
-
-    def uvlc(self) -> int:
-        zeros = 0
-        while not self.f(1):
-            zeros += 1
-            if zeros >= 32:
-                raise ValueError("uvlc longer than 32 bits")
-        return (1 << zeros) - 1 + self.f(zeros)
-
-    def ns(self, n: int) -> int:
-        w = n.bit_length()  # FloorLog2(n) + 1
-        m = (1 << w) - n
-        v = self.f(w - 1)
-        return v if v < m else (v << 1) - m + self.f(1)
 
 
 def _tile_log2(block: int, target: int) -> int:

@@ -16,43 +16,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .bits import BitReader as _Bits
+
 _VPS, _SPS, _PPS = 32, 33, 34
 _IDR = (19, 20)  # IDR_W_RADL, IDR_N_LP: no picture order count or reference set in their headers
 _B, _P, _I = 0, 1, 2
-
-
-class _Bits:
-    """An RBSP read bit by bit (emulation-prevention bytes already removed)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.value = int.from_bytes(data, "big")
-        self.size = len(data) * 8
-        self.pos = 0
-
-    def u(self, n: int) -> int:
-        if n == 0:
-            return 0
-        if self.pos + n > self.size:
-            raise ValueError("header runs past the end of its NAL unit")
-        self.pos += n
-        return (self.value >> (self.size - self.pos)) & ((1 << n) - 1)
-
-    def flag(self) -> bool:
-        return bool(self.u(1))
-
-    def ue(self) -> int:
-        zeros = 0
-        while not self.u(1):
-            zeros += 1
-            if zeros > 31:
-                raise ValueError("exp-Golomb code longer than 32 bits")
-        return (1 << zeros) - 1 + self.u(zeros)
-
-    def se(self) -> int:
-        k = self.ue()
-        return (k + 1) // 2 if k % 2 else -(k // 2)
-
-    skip = u
 
 
 def _rbsp(nal: bytes) -> bytes:
