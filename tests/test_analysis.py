@@ -123,6 +123,16 @@ def test_clip_analysis_finds_cut_and_noise(tmp_path):
     assert d["recommendation"]["model"] == "denoise"
 
 
+def test_flashes_are_not_cuts_and_a_cut_at_the_very_end_still_is(tmp_path):
+    """A one- and a two-frame white-out jump as far as a cut does, then the picture comes back."""
+    flash = lambda img: np.clip(img * 0.3 + 0.8, 0, 1)  # noqa: E731
+    frames = [scene(0)] * 8 + [flash(scene(0))] + [scene(0)] * 8 + [flash(scene(0))] * 2 + [scene(0)] * 6
+    frames += [scene(1)] * 5 + [scene(0)] * 5 + [scene(1)]  # cuts at 25 and 30, and one on the last frame
+    result = analyse(str(write_clip(tmp_path / "flash.mkv", frames)))
+    assert result.cuts == [25, 30, 35] and result.frames == 36
+    assert all(s.features for s in result.shots)  # every shot sampled, the one-frame last one too
+
+
 def test_auto_job_fills_strength_and_cuts(tmp_path, monkeypatch):
     monkeypatch.setenv("VDIFF_MANIFEST", str(standard_set(tmp_path / "kit")))
     monkeypatch.setenv("VDIFF_CONFIG_DIR", str(tmp_path / "config"))

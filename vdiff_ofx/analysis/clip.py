@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 from dataclasses import asdict, dataclass, field
@@ -95,28 +96,35 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
     info = info or probe(path)
     stride = stride or max(1, round(float(info.frame_rate) / 5))
     detector = CutDetector()
-    shots: list[Shot] = [Shot(0, 0)]
-    samples: list[list[dict[str, float]]] = [[]]
-    qps: list[list[float]] = [[]]  # every frame's QP (I, P and B frames differ by several steps)
+    cuts: list[int] = []
+    samples: dict[int, dict[str, float]] = {}  # frame number: its features
+    qps: dict[int, float] = {}  # every frame's QP (I, P and B frames differ by several steps)
+    start, last_sample = 0, -1  # the last confirmed shot start; the last frame whose features were taken
     n = 0
     for f in decode_frames(info, qp=True):
         if cancel is not None and cancel.is_set():
             raise Cancelled("analysis cancelled")
         rgb = f.rgb[..., :3]
-        if detector.push(rgb) and f.index > 0:
-            shots[-1].end = f.index
-            shots.append(Shot(f.index, f.index))
-            samples.append([])
-            qps.append([])
+        for cut in detector.push(rgb):  # confirmed a few frames late (flashes are not cuts)
+            cuts.append(cut)
+            start = cut
         if f.qp is not None:
-            qps[-1].append(f.qp)
-        if (f.index - shots[-1].start) % stride == 0:
-            samples[-1].append(frame_features(rgb))
+            qps[f.index] = f.qp
+        if (f.index - start) % stride == 0 or last_sample < start:  # (every shot gets one, however short)
+            samples[f.index] = frame_features(rgb)
+            last_sample = f.index
         n = f.index + 1
         if progress:
             progress(n, info.frame_count)
-    shots[-1].end = n
-    for shot, feats, shot_qps in zip(shots, samples, qps):
+    cuts += detector.flush()
+    bounds = [0, *cuts, n]
+    shots = [Shot(a, b) for a, b in zip(bounds, bounds[1:])]
+    per_shot: list[tuple[list[dict[str, float]], list[float]]] = [([], []) for _ in shots]
+    for i, feats in samples.items():
+        per_shot[bisect.bisect_right(cuts, i)][0].append(feats)
+    for i, qp in qps.items():
+        per_shot[bisect.bisect_right(cuts, i)][1].append(qp)
+    for shot, (feats, shot_qps) in zip(shots, per_shot):
         keys = feats[0].keys() if feats else []
         shot.features = {k: float(np.median([s[k] for s in feats])) for k in keys}
         if feats:

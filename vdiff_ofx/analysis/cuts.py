@@ -1,8 +1,10 @@
 """Shot-cut detection from colour-histogram and edge changes between consecutive frames.
 
 A cut is where the HSV histogram distance jumps well above its running level and the edge maps stop
-overlapping; requiring both keeps flashes and fast pans from being taken as cuts, unless the colour jump alone
-is overwhelming (noisy footage makes edge maps unreliable).
+overlapping; requiring both keeps fast pans from being taken as cuts, unless the colour jump alone is overwhelming
+(noisy footage makes edge maps unreliable). A flash (a camera flash, a strobe, a one- or two-frame white-out) jumps
+as far as a cut does, so a candidate waits ``lookahead`` frames and is dropped when the picture comes back to what
+it was before the jump.
 """
 
 from __future__ import annotations
@@ -41,19 +43,40 @@ def change(a: CutSignal, b: CutSignal) -> tuple[float, float]:
     return hist, 1.0 - inter / union
 
 
-class CutDetector:
-    """Feed frames in order; ``push`` says whether this frame starts a new shot."""
+@dataclass
+class _Candidate:
+    index: int
+    before: CutSignal  # the frame before the jump
+    jump: float  # its histogram distance
 
-    def __init__(self, hist_threshold: float = 0.35, edge_threshold: float = 0.6, min_shot: int = 4) -> None:
+
+class CutDetector:
+    """Feed frames in order; ``push`` returns the frame numbers confirmed as starting a new shot (``lookahead``
+    frames late), ``flush`` those still waiting at the end of the clip."""
+
+    def __init__(self, hist_threshold: float = 0.35, edge_threshold: float = 0.6, min_shot: int = 4,
+                 lookahead: int = 2) -> None:
         self.hist_threshold = hist_threshold
         self.edge_threshold = edge_threshold
         self.min_shot = min_shot
+        self.lookahead = lookahead
         self._prev: CutSignal | None = None
         self._since = 0
         self._level = 0.0
+        self._count = 0
+        self._pending: list[_Candidate] = []
 
-    def push(self, rgb: np.ndarray) -> bool:
+    def push(self, rgb: np.ndarray) -> list[int]:
         cur = signal(rgb)
+        index, self._count = self._count, self._count + 1
+        confirmed = []
+        for c in list(self._pending):
+            back = 0.5 * float(np.abs(c.before.hist - cur.hist).sum())
+            if back < self.hist_threshold and back < 0.5 * c.jump:  # the picture came back: a flash
+                self._pending.remove(c)
+            elif index - c.index >= self.lookahead:
+                self._pending.remove(c)
+                confirmed.append(c.index)
         cut = False
         if self._prev is not None:
             hist, edge = change(self._prev, cur)
@@ -61,6 +84,13 @@ class CutDetector:
             strong = hist > max(2 * self.hist_threshold, 5 * self._level)
             cut = jump and (edge > self.edge_threshold or strong) and self._since >= self.min_shot
             self._level = 0.8 * self._level + 0.2 * hist if not cut else 0.0
+            if cut:
+                self._pending.append(_Candidate(index, self._prev, hist))
         self._since = 0 if cut else self._since + 1
         self._prev = cur
-        return cut
+        return confirmed
+
+    def flush(self) -> list[int]:
+        """Candidates the clip ended before confirming: cuts (nothing came back)."""
+        done, self._pending = [c.index for c in self._pending], []
+        return done
