@@ -147,3 +147,57 @@ def test_auto_job_fills_strength_and_cuts(tmp_path, monkeypatch):
     monkeypatch.setenv("VDIFF_MANIFEST", str(Path(__file__).resolve().parents[1] / "manifest.yaml"))
     ujob = resolve_auto(Job(str(clip), str(tmp_path / "u.mov"), model="upscale2x", strength="auto"))
     assert ujob.strength is None and ujob.cuts == frozenset({6})
+
+
+def _panning(img: np.ndarray, n: int = 7) -> list[np.ndarray]:
+    """``img`` panning 1.3 px right and 0.4 px down a frame (subpixel: no integer shift aligns it)."""
+    h, w = img.shape[:2]
+    warps = [np.float32([[1, 0, -1.3 * t], [0, 1, -0.4 * t]]) for t in range(n)]
+    return [cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)[8:-8, 8:-8]
+            for m in warps]
+
+
+def _grainy(frames: list[np.ndarray], sigma: float, blur: float, seed: int = 3) -> list[np.ndarray]:
+    """Each frame's own noise of std ``sigma`` (0-255), spatially correlated by a Gaussian of ``blur`` px."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for f in frames:
+        n = rng.standard_normal(f.shape).astype(np.float32)
+        n = cv2.GaussianBlur(n, (0, 0), blur) if blur else n
+        out.append(np.clip(f + sigma / 255 * n / n.std(), 0, 1))
+    return out
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    skimage = pytest.importorskip("skimage.data")
+    return cv2.resize(skimage.astronaut(), (320, 320), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+
+def test_correlated_noise_is_measured_over_time_not_read_low(tmp_path, photo):
+    """Camera-like noise (blurred, sigma 0.6) reads ~0.45x its std in one frame; three frames tell the truth."""
+    from vdiff_ofx.analysis.features import noise_sigma as fine
+
+    frames = _grainy(_panning(photo), 12, 0.6)
+    one_frame = fine(frames[3]) / 0.74
+    shot = analyse(str(write_clip(tmp_path / "grain.mkv", frames))).shots[0].features
+    assert one_frame < 7 and shot["grain"] > 1.7
+    assert 9.5 < shot["noise_sigma_rgb"] < 15, shot["noise_sigma_rgb"]
+
+
+def test_white_noise_keeps_its_estimate_and_clean_texture_stays_clean(tmp_path, photo):
+    white = analyse(str(write_clip(tmp_path / "white.mkv", _grainy(_panning(photo), 12, 0)))).shots[0].features
+    assert white.get("grain", 1.0) < 1.15 and 9.5 < white["noise_sigma_rgb"] < 15, white
+    clean = analyse(str(write_clip(tmp_path / "clean.mkv", _panning(photo))))
+    assert clean.shots[0].features["noise_sigma_rgb"] < 3, clean.shots[0].features
+    assert recommend(clean)["model"] is None  # nothing to fix, panning texture or not
+
+
+def test_grain_ratio_needs_three_frames_that_agree(photo):
+    from vdiff_ofx.analysis.grain import central_luma, grain_ratio
+
+    still = central_luma(photo)
+    assert grain_ratio(still, still, still) is None  # no noise: no usable blocks
+    noisy = [central_luma(f) for f in _grainy([photo] * 3, 12, 0.6)]
+    assert 3.5 < grain_ratio(*noisy) < 7  # ~5 for this blur, static frames
+    assert grain_ratio(noisy[0], noisy[1], noisy[2][:100]) is None  # a frame of another size

@@ -17,6 +17,7 @@ from ..io.decode import decode_frames
 from ..io.probe import VideoInfo, probe
 from .cuts import CutDetector
 from .features import frame_features
+from .grain import central_luma, grain_factor, grain_ratio
 
 # Luma noise of i.i.d. RGB noise is sqrt(.2126^2 + .7152^2 + .0722^2) = 0.75 of the per-channel sigma;
 # measured on the bundled sample: 0.74 (sigma 5..30).
@@ -100,6 +101,7 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
     samples: dict[int, dict[str, float]] = {}  # frame number: its features
     qps: dict[int, float] = {}  # every frame's QP (I, P and B frames differ by several steps)
     start, last_sample = 0, -1  # the last confirmed shot start; the last frame whose features were taken
+    recent: list[np.ndarray] = []  # the last three frames' central luma (grain.grain_ratio of the middle one)
     n = 0
     for f in decode_frames(info, qp=True):
         if cancel is not None and cancel.is_set():
@@ -110,6 +112,11 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
             start = cut
         if f.qp is not None:
             qps[f.index] = f.qp
+        recent = [*recent[-2:], central_luma(rgb)]
+        if len(recent) == 3 and f.index - 1 in samples:  # the sampled frame's noise, measured over time
+            ratio = grain_ratio(*recent)
+            if ratio is not None:
+                samples[f.index - 1]["grain_ratio"] = ratio
         if (f.index - start) % stride == 0 or last_sample < start:  # (every shot gets one, however short)
             samples[f.index] = frame_features(rgb)
             last_sample = f.index
@@ -126,9 +133,13 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
         per_shot[bisect.bisect_right(cuts, i)][1].append(qp)
     for shot, (feats, shot_qps) in zip(shots, per_shot):
         keys = feats[0].keys() if feats else []
-        shot.features = {k: float(np.median([s[k] for s in feats])) for k in keys}
+        shot.features = {k: float(np.median([s[k] for s in feats])) for k in keys if k != "grain_ratio"}
+        ratios = [s["grain_ratio"] for s in feats if "grain_ratio" in s]
+        if ratios and len(ratios) >= 0.3 * len(feats):  # most frames agree on how coarse the noise is
+            shot.features["grain"] = grain_factor(float(np.median(ratios)))
         if feats:
-            shot.features["noise_sigma_rgb"] = rgb_sigma(shot.features["noise_sigma"])
+            sigma = rgb_sigma(shot.features["noise_sigma"])
+            shot.features["noise_sigma_rgb"] = sigma * shot.features.get("grain", 1.0)
         if feats and len(shot_qps) >= 0.9 * shot.frames:  # H.264 / H.265: a QP on (nearly) every frame
             shot.features["qp"] = float(np.median(shot_qps))
     return Analysis(path, n, info.width, info.height, str(info.frame_rate), shots, info.field_order, info.codec)

@@ -9,7 +9,7 @@ from typing import Callable
 
 from .clip import analyse, recommend
 
-COLUMNS = (("noise_sigma_rgb", "noise", "{:6.1f}"), ("blockiness", "block", "{:6.2f}"),
+COLUMNS = (("noise_sigma_rgb", "noise", "{:6.1f}"), ("grain", "grain", "{:5.2f}"), ("blockiness", "block", "{:6.2f}"),
            ("banding", "banding", "{:6.2f}"), ("qp", "qp", "{:6.1f}"),
            ("laplacian_var", "lapvar", "{:8.1f}"), ("edge_density", "edges", "{:6.3f}"),
            ("luma_p50", "luma50", "{:6.3f}"), ("saturation", "sat", "{:5.3f}"))
