@@ -174,7 +174,9 @@ def recommend(analysis: Analysis, gpu: bool = False) -> dict:
         return {"model": "deblock", "strength": None, **found, "reason": heavy[0]}
     name = "denoise-hq" if gpu and "denoise-hq" in models else "denoise"
     spec = models.get(name)
-    measured = (f"noise sigma {sigma:.1f} (0-255), blockiness {block:.2f}, banding {band:.2f}"
+    grain = float(np.average([s.features.get("grain", 1.0) for s in analysis.shots if s.features], weights=weights))
+    measured = (f"noise sigma {sigma:.1f} (0-255" + (f", grain {grain:.2f}" if grain > 1.0 else "")
+                + f"), blockiness {block:.2f}, banding {band:.2f}"
                 + (f", {qp_name} {qp:.1f}" if qp is not None else ""))
     floor = DENOISE_FLOOR.get(name, 0.0)
     if sigma < floor:

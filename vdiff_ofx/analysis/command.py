@@ -31,7 +31,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
           f"{len(result.shots)} shot(s), cuts at {result.cuts or 'none'}")
     print(f"{'shot':>4} {'start':>6} {'end':>6} " + " ".join(f"{h:>8}" for _, h, _ in COLUMNS))
     for i, s in enumerate(result.shots):
-        vals = " ".join(f"{fmt.format(s.features.get(k, float('nan'))):>8}" for k, _, fmt in COLUMNS)
+        vals = " ".join(f"{fmt.format(s.features[k]) if k in s.features else '-':>8}" for k, _, fmt in COLUMNS)
         print(f"{i:>4} {s.start:>6} {s.end:>6} {vals}")
     rec = recommend(result)
     if rec["model"] is None:
