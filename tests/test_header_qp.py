@@ -205,3 +205,24 @@ def test_av1_frames_carry_their_shown_frames_index_and_damage_gives_none(tmp_pat
     assert reader.packet_qp(packets[shows_earlier]) is None  # ... so no slot is trusted until the next key frame
     heavy = recommend(analyse(str(clip)))  # measured: `deblock` does not gain on AV1 (analysis.clip.HEAVY_QP)
     assert heavy["qp"] > 200 and heavy["model"] != "deblock" and "AV1 q index" in heavy["reason"], heavy
+
+
+@pytest.mark.parametrize("kind", ["hevc", "av1"])
+def test_flipped_and_cut_bytes_never_raise(tmp_path, kind):
+    """A damaged stream costs its QP figures (None), never the analysis: 60 seeded passes of random byte flips
+    and truncations over every packet, and over the parameter sets."""
+    clip = x265(tmp_path / "c.mp4", "crf=30:bframes=3") if kind == "hevc" else svtav1(tmp_path / "c.mkv")
+    reader_of = HevcQp if kind == "hevc" else Av1Qp
+    with av.open(str(clip)) as c:
+        st = c.streams.video[0]
+        extradata, packets = bytes(st.codec_context.extradata), [bytes(p) for p in c.demux(st) if p.size]
+    rng = np.random.default_rng(7)
+    results = []
+    for trial in range(60):
+        reader = reader_of.from_extradata(extradata if trial % 3 else rng.bytes(len(extradata)))
+        for p in packets:
+            b = bytearray(p)
+            for i in rng.integers(0, len(b), rng.integers(0, 4)):
+                b[i] = rng.integers(0, 256)
+            results.append(reader.packet_qp(bytes(b[:rng.integers(1, len(b) + 1)] if rng.random() < 0.2 else b)))
+    assert any(q is None for q in results) and any(q is not None for q in results)
