@@ -237,7 +237,7 @@ class Av1Qp:
         try:
             shown = [q for visible, q in self._obus(bytes(data)) if visible]
         except (ValueError, IndexError):
-            self.slots = [None] * 8  # what this unit stored is unknown: nothing is read from the slots until a key frame
+            self.slots = [None] * 8  # what this unit stored is unknown: no slot is read until a key frame
             return None
         return float(shown[-1]) if shown and shown[-1] is not None else None
 

@@ -89,7 +89,8 @@ def parse_qp(buf: bytes, kind: int = QP_CODECS["h264"]) -> float | None:
 class QpReader:
     """Each decoded frame's mean QP on its codec's scale, from wherever ``stream``'s codec keeps it: H.264's and VP9's
     table on the frame, H.265's slice and AV1's frame headers in the packet (matched to its frame by pts; in decode
-    order where packets carry none). Feed it every packet before decoding it, then ask per frame; None where the codec gives no QP."""
+    order where packets carry none). Feed it every packet before decoding it, then ask per frame; None where the
+    codec gives no QP."""
 
     def __init__(self, stream: av.video.stream.VideoStream) -> None:
         cc = stream.codec_context

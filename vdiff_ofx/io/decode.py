@@ -96,8 +96,8 @@ def decode_frames(info: VideoInfo, start: int = 0, end: int | None = None, worke
 
 def _decoded_frames(info: VideoInfo, start: int, end: int | None, qp: bool = False
                     ) -> Iterator[tuple[int, int | None, av.VideoFrame, float | None]]:
-    """(frame number, pts, decoded frame, its QP where asked for) for ``[start, end)``: seek when the timestamps allow it, else decode
-    from the start."""
+    """(frame number, pts, decoded frame, its QP where asked for) for ``[start, end)``: seek when the timestamps
+    allow it, else decode from the start."""
     end = info.frame_count if end is None else min(end, info.frame_count)
     if start < 0:
         raise ValueError("start must be >= 0")
