@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from pathlib import Path
 
@@ -201,3 +202,33 @@ def test_grain_ratio_needs_three_frames_that_agree(photo):
     noisy = [central_luma(f) for f in _grainy([photo] * 3, 12, 0.6)]
     assert 3.5 < grain_ratio(*noisy) < 7  # ~5 for this blur, static frames
     assert grain_ratio(noisy[0], noisy[1], noisy[2][:100]) is None  # a frame of another size
+
+
+def test_auto_strength_follows_each_shot(tmp_path, monkeypatch):
+    """A near-clean shot cut against a noisy one: each gets the strength measured on it, and both come out closer to
+    the clean frames than at one strength for the whole clip."""
+    from vdiff_ofx.io.decode import decode_frames
+    from vdiff_ofx.io.probe import probe
+    from vdiff_ofx.metrics import psnr
+    from vdiff_ofx.pipeline import run
+
+    skimage = pytest.importorskip("skimage.data")
+    monkeypatch.setenv("VDIFF_MANIFEST", str(Path(__file__).resolve().parents[1] / "manifest.yaml"))
+    monkeypatch.setenv("VDIFF_CONFIG_DIR", str(tmp_path / "config"))
+    a = cv2.resize(skimage.astronaut(), (192, 192), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    b = cv2.resize(skimage.chelsea()[:, 50:350], (192, 192), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+    clean = [a] * 8 + [b] * 8
+    noisy = _grainy(clean[:8], 2, 0, seed=4) + _grainy(clean[8:], 25, 0, seed=5)
+    clip = write_clip(tmp_path / "two.mkv", noisy)
+    job = resolve_auto(Job(str(clip), str(tmp_path / "shots.mov"), model="denoise", strength="auto"))
+    (s0, low), (s1, high) = job.shot_strengths
+    assert (s0, s1) == (0, 8) and low < 5 and 20 < high < 30 and low < job.strength < high, job.shot_strengths
+    run(job)
+    run(dataclasses.replace(job, output=str(tmp_path / "one.mov"), shot_strengths=()))
+
+    def shot_psnr(path, shot):
+        out = [f.rgb[..., :3] for f in decode_frames(probe(str(path)))]
+        return np.mean([psnr(clean[i], out[i]) for i in range(8 * shot, 8 * shot + 8)])
+
+    for shot in (0, 1):
+        assert shot_psnr(tmp_path / "shots.mov", shot) > shot_psnr(tmp_path / "one.mov", shot) + 0.2, shot

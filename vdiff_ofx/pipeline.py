@@ -4,6 +4,7 @@ only when complete; cancel or failure removes it. The source is never written.""
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import errno
 import logging
@@ -44,6 +45,7 @@ class Job:
     output: str
     model: str = "denoise"
     strength: float | str | None = None  # a number, None (model default) or "auto" (from analysis)
+    shot_strengths: tuple[tuple[int, float], ...] = ()  # (first frame, strength) per shot: `--strength auto`'s own
     tile: int | None = None
     overlap: int | None = None
     tta: int = 1  # views averaged per frame (1, 2, 4, 8): Enhancer's test-time augmentation
@@ -228,9 +230,12 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
 
     def enhance() -> None:
         items = ((idx, (pts, rgb)) for idx, pts, rgb in _iter_queue(decoded, cancel, stages))
+        starts = [first for first, _ in job.shot_strengths]
         for idx, (pts, _), win in windows(items, enh.window, job.cuts):
             if cancel.is_set():
                 return
+            if starts:  # each shot at the strength measured on it
+                enh.strength = job.shot_strengths[max(bisect.bisect_right(starts, idx) - 1, 0)][1]
             frames = [rgb for _, rgb in win]
             out = by_field(enh.process, frames) if fields.separate else enh.process(frames)
             if not _put(enhanced, (idx, pts, out), cancel):

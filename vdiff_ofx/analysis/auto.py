@@ -34,7 +34,8 @@ def runs_on_gpu(backend: Backend) -> bool:
 
 
 def resolve_auto(job: "Job") -> "Job":
-    """A copy of ``job`` with model, strength and cuts decided from the analysis of its input."""
+    """A copy of ``job`` with model, strength and cuts decided from the analysis of its input; `--strength auto`
+    also gives each shot the strength measured on it (a clean shot cut into a noisy clip is left nearly alone)."""
     if not needs_analysis(job):
         return job
     result = analyse(job.input)
@@ -43,12 +44,16 @@ def resolve_auto(job: "Job") -> "Job":
         raise NothingToEnhance(f"--model auto: {job.input} needs no enhancing ({rec['reason']}); no output written. "
                                f"Name a model (-m) to run one anyway.")
     model = rec["model"] if job.model == "auto" else job.model
-    strength = job.strength
+    strength, per_shot = job.strength, ()
     if strength == "auto":
         spec = get_model(model)
         strength = None
         if spec.strength and spec.task == "denoise":  # the analysis measures noise sigma: a denoiser's strength
-            sigma = rec["sigma"] if rec["sigma"] is not None else spec.strength.default
-            strength = round(float(min(max(sigma, spec.strength.min), spec.strength.max)), 1)
-    log.info("auto: model %s, strength %s, cuts %s (%s)", model, strength, result.cuts, rec["reason"])
-    return dataclasses.replace(job, model=model, strength=strength, cuts=frozenset(result.cuts))
+            clamp = lambda v: round(float(min(max(v, spec.strength.min), spec.strength.max)), 1)  # noqa: E731
+            strength = clamp(rec["sigma"] if rec["sigma"] is not None else spec.strength.default)
+            per_shot = tuple((s.start, clamp(s.features["noise_sigma_rgb"]) if s.features else strength)
+                             for s in result.shots) if len(result.shots) > 1 else ()
+    log.info("auto: model %s, strength %s%s, cuts %s (%s)", model, strength,
+             f" (per shot {[v for _, v in per_shot]})" if per_shot else "", result.cuts, rec["reason"])
+    return dataclasses.replace(job, model=model, strength=strength, shot_strengths=per_shot,
+                               cuts=frozenset(result.cuts))
