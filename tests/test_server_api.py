@@ -251,3 +251,25 @@ def test_client_starts_the_server_on_demand(tmp_path, kit, monkeypatch):
             time.sleep(0.1)
         if info and vdiff_client._pid_alive(info["pid"]):
             os.kill(info["pid"], 9)
+
+
+def test_auto_strength_and_temporal_cuts_match_the_cli(server, tmp_path):
+    """A server job analyses the clip as `vdiff enhance` does: shot cuts reset a temporal model's window, and
+    "strength": "auto" measures each shot; the outputs equal the CLI's frame for frame."""
+    from test_analysis import scene, write_clip
+    from vdiff_ofx.pipeline import Job, run
+
+    rng = np.random.default_rng(8)
+    shots = [(0, 6)] * 6 + [(1, 20)] * 6  # (scene, noise sigma) per frame: a cut at 6
+    frames = [np.clip(scene(k, 64, 96) + rng.normal(0, s / 255, (64, 96, 3)), 0, 1) for k, s in shots]
+    clip = write_clip(tmp_path / "two.mkv", frames)
+    client = server.client()
+    for model, strength in (("temporal3", None), ("sigma", "auto")):
+        out, ref = tmp_path / f"{model}.mov", tmp_path / f"{model}_cli.mov"
+        job = client.submit(str(clip), str(out), model=model, **({"strength": strength} if strength else {}))
+        assert client.wait(job["id"], timeout=60, poll=0.05)["frames"] == 12
+        run(Job(str(clip), str(ref), model=model, strength=strength))
+        got = [f.rgb for f in decode_frames(probe(str(out)))]
+        want = [f.rgb for f in decode_frames(probe(str(ref)))]
+        assert max(float(np.abs(a - b).max()) for a, b in zip(got, want)) <= 1e-6
+    assert "cuts [6]" in (server.base / "log" / "server.log").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from ..engine.models import get_model, registry
@@ -33,12 +34,12 @@ def runs_on_gpu(backend: Backend) -> bool:
     return warm_session(get_model("denoise-hq"), backend).on_gpu
 
 
-def resolve_auto(job: "Job") -> "Job":
+def resolve_auto(job: "Job", cancel: threading.Event | None = None) -> "Job":
     """A copy of ``job`` with model, strength and cuts decided from the analysis of its input; `--strength auto`
     also gives each shot the strength measured on it (a clean shot cut into a noisy clip is left nearly alone)."""
     if not needs_analysis(job):
         return job
-    result = analyse(job.input)
+    result = analyse(job.input, cancel=cancel)
     rec = recommend(result, gpu=job.model == "auto" and runs_on_gpu(job.backend))
     if job.model == "auto" and rec["model"] is None:
         raise NothingToEnhance(f"--model auto: {job.input} needs no enhancing ({rec['reason']}); no output written. "

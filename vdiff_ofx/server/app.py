@@ -41,8 +41,8 @@ class Submit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: str
     output: str
-    model: str = "denoise"
-    strength: Optional[float] = None
+    model: str = "denoise"  # or "auto": picked by the clip's analysis when the job runs, as `vdiff enhance -m auto`
+    strength: Optional[Union[float, Literal["auto"]]] = None  # "auto": the noise measured on each shot
     start: Optional[Union[int, str]] = None
     end: Optional[Union[int, str]] = None
     codec: Optional[str] = None

@@ -68,9 +68,9 @@ def build(input: str, output: str, model: str, options: dict[str, Any], backend:
     info = check_input(input)
     if check_output_file:
         check_output(input, output, bool(options.get("overwrite")))
-    spec = get_model(model)
+    spec = None if model == "auto" else get_model(model)  # "auto": the analysis picks it when the job runs
     strength = options.get("strength")
-    if strength is not None:
+    if strength is not None and strength != "auto" and spec is not None:
         if not spec.strength:
             raise VdiffError(f"model '{spec.name}' has no strength control; drop \"strength\"")
         if not spec.strength.min <= float(strength) <= spec.strength.max:
@@ -90,5 +90,5 @@ def build(input: str, output: str, model: str, options: dict[str, Any], backend:
               backend=backend or Backend(), codec=options.get("codec"), bit_depth=options.get("bit_depth"),
               start=start, end=end, ops=ops, overwrite=bool(options.get("overwrite")),
               copy_streams=bool(options.get("copy_streams", True)), fields=options.get("fields", "auto"))
-    plan_fields(info, job, spec.scale)  # an unknown mode, or "woven" with an upscaler, fails at submit
+    plan_fields(info, job, spec.scale if spec else 1)  # an unknown mode, or "woven" with an upscaler, fails at submit
     return job, info, start, end

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..analysis.auto import needs_analysis, resolve_auto
 from ..engine.enhancer import Enhancer
 from ..engine.providers import Backend
 from ..errors import Cancelled, VdiffError
@@ -168,6 +169,10 @@ class Runner:
         pjob, info, start, end = jobspec.build(job["input"], job["output"], job["model"], options, self.backend)
         live.total = end - start
         started = time.monotonic()
+        if needs_analysis(pjob):  # "auto" model or strength, or a temporal model's shot cuts: as `vdiff enhance`
+            log.info("job %s: analysing %s", job_id, pjob.input)
+            pjob = resolve_auto(pjob, cancel=live.cancel)
+            log.info("job %s: model %s, strength %s, cuts %s", job_id, pjob.model, pjob.strength, sorted(pjob.cuts))
         enh = Enhancer(pjob.model, pjob.backend, pjob.tile, pjob.overlap, pjob.strength, tta=pjob.tta)
         settings = choose_settings(str(output), info, pjob.codec, pjob.bit_depth)
         if not segments.can_segment(settings, info):
@@ -198,6 +203,7 @@ class Runner:
                 live.done = base + got
 
             seg_job = Job(input=pjob.input, output=seg.path, model=pjob.model, strength=pjob.strength,
+                          shot_strengths=pjob.shot_strengths, cuts=pjob.cuts,
                           tile=pjob.tile, tta=pjob.tta, backend=pjob.backend, codec=pjob.codec,
                           bit_depth=pjob.bit_depth, start=span.start, end=span.end, ops=pjob.ops, overwrite=True,
                           copy_streams=False, fields=pjob.fields)
