@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterable
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
 
 DEFAULTS: dict[str, Any] = {
-    "model": "denoise",         # a name from `vdiff models`
-    "strength": None,           # model strength (None: the model's default)
+    "model": "denoise",         # a name from `vdiff models`, or "auto" (the clip's analysis picks it)
+    "strength": None,           # model strength (None: the model's default; "auto": measured on each shot)
     "tta": 1,                   # 1/2/4/8 flipped views averaged per frame (8: final renders, 8x the time)
     "fields": "auto",           # interlaced sources: auto, separate, woven or progressive (see `vdiff enhance -h`)
     "handles": 12,              # extra frames each side, where the source has them
@@ -665,7 +665,7 @@ def enhance_selected(host: Host, s: dict[str, Any], rep: Reporter, server: Serve
         if p.state == "done":
             by_track.setdefault(p.shot.track, []).append(p)
         else:
-            summary.append(f"{p.shot.label}: enhance failed: {p.error or p.state}")
+            summary.append(f"{p.shot.label}: {not_done(p)}")
     placed: list[tuple[Plan, Any, str]] = []
     for track in sorted(by_track, reverse=True):  # top first, so inserting a track never moves one still to do
         new = placer.new_track_above(tl, track, rep)
@@ -714,7 +714,7 @@ def enhance_timeline(host: Host, tl: Any, s: dict[str, Any], rep: Reporter, serv
     run_plans(plans, s, server, rep)
     for p in plans:
         if p.state != "done":
-            summary.append(f"{tname} {p.shot.label}: enhance failed ({p.error or p.state}); original kept")
+            summary.append(f"{tname} {p.shot.label}: {not_done(p)}; original kept")
     ready = {(p.shot.track, p.shot.record): p for p in plans if p.state == "done"}
     name = unique_timeline_name(host.project, f"{tname} (vdiff)")
     placer = Placer(host, s.get("bin", "vdiff"))
@@ -867,6 +867,13 @@ def batch_render(host: Host, s: dict[str, Any], rep: Reporter, server: Server) -
     return summary
 
 
+def not_done(p: Plan) -> str:
+    """Why a shot was not enhanced, in a line: "auto" finding a clean clip is no failure."""
+    if "needs no enhancing" in p.error:
+        return "nothing to fix (" + p.error.split("(", 1)[-1].split("); no output")[0] + ")"
+    return f"enhance failed: {p.error or p.state}"
+
+
 def settings_command(host: Host | None, s: dict[str, Any], rep: Reporter, server: Server) -> list[str]:
     """Show (and in Studio edit) the settings; report the server's state."""
     h = server.health()
@@ -894,11 +901,11 @@ def settings_command(host: Host | None, s: dict[str, Any], rep: Reporter, server
 def edit_settings(ui: Any, bmd: Any, s: dict[str, Any], models: list[str]) -> dict[str, Any]:
     """A small settings dialog (Studio); saving writes the JSON file."""
     disp = bmd.UIDispatcher(ui)
-    models = models if s["model"] in models else [s["model"]] + models
+    models = [m for m in dict.fromkeys([s["model"], *models, "auto"])]
     win = disp.AddWindow({"ID": "vdiffSettings", "WindowTitle": "vdiff settings", "Geometry": [200, 200, 480, 360]},
                          ui.VGroup([
                              ui.HGroup([ui.Label({"Text": "Model"}), ui.ComboBox({"ID": "model"})]),
-                             ui.HGroup([ui.Label({"Text": "Strength (empty: default)"}),
+                             ui.HGroup([ui.Label({"Text": "Strength (empty: default, auto: measured)"}),
                                         ui.LineEdit({"ID": "strength", "Text": "" if s["strength"] is None
                                                      else str(s["strength"])})]),
                              ui.HGroup([ui.Label({"Text": "Handles"}),
@@ -926,7 +933,7 @@ def edit_settings(ui: Any, bmd: Any, s: dict[str, Any], models: list[str]) -> di
             out[key] = values[int(it[key].CurrentIndex or 0)]
         txt = str(it["strength"].Text or "").strip()
         try:
-            out["strength"] = float(txt) if txt else None
+            out["strength"] = "auto" if txt.lower() == "auto" else float(txt) if txt else None
         except ValueError:
             pass
         out["handles"] = int(it["handles"].Value or 0)

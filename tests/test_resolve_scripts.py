@@ -284,6 +284,17 @@ def test_free_21_1_says_studio_only(env, tmp_path, capsys):
     assert "only in the Studio version" in capsys.readouterr().out
 
 
+def test_auto_on_a_clean_clip_says_nothing_to_fix_and_places_nothing(env, tmp_path, capsys):
+    settings(env, tmp_path, model="auto", strength="auto")
+    app = App("21.0.4")
+    a = app.import_clip(env["media"]["a"])
+    tl = app.timeline("Edit")
+    tl.selected = [app.place(tl, a, 5, 25, 0)]
+    run_script(env, app, "Enhance Selected Clips")
+    out = capsys.readouterr().out
+    assert "nothing to fix (" in out and "enhance failed" not in out and tl.GetTrackCount("video") == 1
+
+
 def test_failed_jobs_and_missing_server_are_per_clip(env, tmp_path, capsys, monkeypatch):
     settings(env, tmp_path, model="no-such-model")
     app = App("21.0.4")
@@ -344,6 +355,16 @@ def test_settings_console_and_window(env, tmp_path, capsys):
     run_script(env, App("21.0.4", ui_driver=user), "Settings")
     saved = json.loads((Path(os.environ["VDIFF_CONFIG_DIR"]) / "resolve.json").read_text())
     assert (saved["handles"], saved["placement"], saved["strength"], saved["model"]) == (4, "swap", 20.0, "cnn")
+
+    def automatic(win):  # the analysis picks model and strength: both offered
+        it = win.GetItems()
+        it["model"].CurrentIndex = it["model"].items.index("auto")
+        it["strength"].Text = "Auto"
+        win.fire("save")
+
+    run_script(env, App("21.0.4", ui_driver=automatic), "Settings")
+    saved = json.loads((Path(os.environ["VDIFF_CONFIG_DIR"]) / "resolve.json").read_text())
+    assert (saved["model"], saved["strength"]) == ("auto", "auto")
 
 
 def test_enhance_timeline_chosen_tracks_only(env, tmp_path):
