@@ -183,3 +183,46 @@ def test_interlaced_frames_are_upscaled_field_by_field(tmp_path, env):
     """))
     r = subprocess.run([str(VSPIPE.parent / "python"), str(script)], env=env, capture_output=True, timeout=300)
     assert r.returncode == 0 and b"fields ok" in r.stdout, (r.stdout.decode()[-1000:], r.stderr.decode()[-2000:])
+
+
+def test_temporal_windows_stop_at_scene_change_props_and_cuts(tmp_path, env):
+    """A cut at frame 2, told by the _SceneChangePrev/_SceneChangeNext props or by ``cuts``: each frame's window
+    repeats its own shot's edge frame instead of reaching across, as `vdiff enhance`'s windows do."""
+    script = tmp_path / "cuts.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        import vapoursynth as vs
+        from vdiff_ofx.engine.enhancer import Enhancer
+        from vdiff_ofx.ops.window import windows
+        from vdiff_ofx.vapoursynth import enhance
+        core = vs.core
+        rng = np.random.default_rng(0)
+        data = [rng.random((16, 24, 3), dtype=np.float32) for _ in range(5)]
+        base = core.std.BlankClip(format=vs.RGBS, width=24, height=16, length=5)
+
+        def fill(n, f):
+            fout = f.copy()
+            for p in range(3):
+                np.asarray(fout[p])[...] = data[n][..., p]
+            return fout
+
+        clip = core.std.ModifyFrame(base, base, fill)
+        flagged = (clip[0] + core.std.SetFrameProps(clip[1], _SceneChangeNext=1)
+                   + core.std.SetFrameProps(clip[2], _SceneChangePrev=1) + clip[3:])
+        enh = Enhancer("temporal3")
+        want = {i: enh.process(win) for i, _, win in windows(enumerate(data), 3, {2})}
+        across = {i: enh.process(win) for i, _, win in windows(enumerate(data), 3)}
+        runs = (("props", enhance(flagged, model="temporal3")), ("cuts", enhance(clip, model="temporal3", cuts=[2])),
+                ("none", enhance(clip, model="temporal3")))
+        for name, out in runs:
+            got = [np.stack([np.asarray(out.get_frame(i)[p]) for p in range(3)], -1) for i in range(5)]
+            ref = across if name == "none" else want
+            print(name, max(float(np.abs(g - ref[i]).max()) for i, g in enumerate(got)))
+        print("differ at the cut", max(float(np.abs(want[i] - across[i]).max()) for i in (1, 2)))
+    """))
+    r = subprocess.run([str(ROOT / ".venv-vs" / "bin" / "python"), str(script)], env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = dict(line.rsplit(" ", 1) for line in r.stdout.strip().splitlines())
+    assert all(float(lines[k]) <= 2e-5 for k in ("props", "cuts", "none")), r.stdout
+    assert float(lines["differ at the cut"]) > 0.01, r.stdout

@@ -10,11 +10,14 @@ RGBS/RGBH clips go to the model as they are. YUV, GRAY and integer RGB are conve
 core.resize (matrix from ``matrix_in``, else the first frame's ``_Matrix`` prop, else BT.709; range from
 ``range_in`` or ``_Range``/``_ColorRange``, else limited) and converted back to the input format afterwards, so the
 filter is a drop-in. Temporal models get their neighbour frames from the same clip, repeated at the clip's
-ends. Only this module imports vapoursynth; nothing else in vdiff needs it.
+ends and at shot cuts (VapourSynth's ``_SceneChangePrev`` / ``_SceneChangeNext`` frame props, as scene-change
+filters such as misc.SCDetect set them, or ``cuts``), so a window never spans two shots, as in `vdiff enhance`.
+Only this module imports vapoursynth; nothing else in vdiff needs it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -94,10 +97,30 @@ def _planes(frame: vs.VideoFrame) -> np.ndarray:
     return np.stack([np.asarray(frame[p], dtype=np.float32) for p in range(3)], axis=-1)
 
 
+def _in_shot(window: list[vs.VideoFrame], n: int, cuts: frozenset[int]) -> list[int]:
+    """For each position of the window around frame ``n``, the position whose frame to use: itself, or the last /
+    first frame of frame n's shot where the position lies across a cut."""
+    half = len(window) // 2
+    lo, hi = 0, len(window) - 1
+    for i in range(half, 0, -1):  # a cut before position i: positions below i are another shot
+        if int(window[i].props.get("_SceneChangePrev", 0)) == 1 or n + i - half in cuts:
+            lo = i
+            break
+    for i in range(half, len(window) - 1):  # a cut after position i
+        if int(window[i].props.get("_SceneChangeNext", 0)) == 1 or n + i - half + 1 in cuts:
+            hi = i
+            break
+    return [min(max(i, lo), hi) for i in range(len(window))]
+
+
 def enhance(clip: vs.VideoNode, model: str = "denoise", strength: float | None = None, tile: int | None = None,
             backend: Backend | str | None = None, matrix_in: str | None = None,
-            range_in: str | None = None, tta: int = 1, fields: str = "auto") -> vs.VideoNode:
+            range_in: str | None = None, tta: int = 1, fields: str = "auto",
+            cuts: Iterable[int] | None = None) -> vs.VideoNode:
     """``clip`` enhanced by ``model`` (scaled by the model's factor), in the input's own format.
+
+    ``cuts``: frame numbers that start a new shot (``vdiff analyze --json``'s "cuts"), besides the scene-change
+    props; a temporal model's window stops at them.
 
     Frames whose ``_FieldBased`` prop says interlaced (1 bottom, 2 top field first) go through as ``fields`` says
     (as `vdiff enhance --fields`: "auto" whole frames at 1x, each field apart for upscalers); core.resize
@@ -112,11 +135,13 @@ def enhance(clip: vs.VideoNode, model: str = "denoise", strength: float | None =
     scale, half = enhancer.scale, enhancer.window // 2
     blank = core.std.BlankClip(rgb, width=rgb.width * scale, height=rgb.height * scale, keep=True)
     neighbours = [_shifted(rgb, d) for d in range(-half, half + 1)]
+    shot_starts = frozenset(int(c) for c in cuts or ())
 
     def run(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         interlaced = int(f[1 + half].props.get("_FieldBased", 0)) in (1, 2)
         mode = resolve_mode(fields, interlaced, scale, enhancer.spec.name)
-        frames = [_planes(x) for x in f[1:]]
+        window = f[1:]
+        frames = [_planes(window[i]) for i in (_in_shot(window, n, shot_starts) if half else range(len(window)))]
         out = by_field(enhancer.process, frames) if mode == "separate" else enhancer.process(frames)
         fout = f[0].copy()
         for p in range(3):
