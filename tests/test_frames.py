@@ -74,6 +74,26 @@ def test_u16_upscale_temporal_strength(server):
         assert e.value.code == Code.UNKNOWN_MODEL
 
 
+def test_temporal_window_stops_at_a_hard_cut(server):
+    """The host sends neighbours blind to cuts: the frame after a cut is not blended into the one before it."""
+    from test_analysis import scene
+
+    def rgba(img: np.ndarray) -> np.ndarray:
+        return np.concatenate([img, np.ones(img.shape[:2] + (1,), np.float32)], -1)
+
+    a, b = rgba(scene(0, 48, 64)), rgba(scene(1, 48, 64))
+    a2 = np.clip(a + 0.02, 0, 1)
+    enh = Enhancer("temporal3")
+    with FrameClient() as c:
+        t = c.open("temporal3")
+        before_cut, after_cut = c.enhance(t, [a, a2, b]), c.enhance(t, [a2, b, b])
+        same_shot = c.enhance(t, [a, a2, a])
+    np.testing.assert_allclose(before_cut, enh.process([a, a2, a2]), atol=1e-6)
+    np.testing.assert_allclose(after_cut, enh.process([b, b, b]), atol=1e-6)
+    np.testing.assert_allclose(same_shot, enh.process([a, a2, a]), atol=1e-6)
+    assert np.abs(enh.process([a, a2, b]) - before_cut).max() > 1e-3  # what the window would have blended
+
+
 def test_bottom_up_padded_rows_and_in_place(server):
     """OFX layout: first row in memory is the picture's bottom; rows padded; output over the input."""
     h, w = 18, 22

@@ -94,3 +94,20 @@ class CutDetector:
         """Candidates the clip ended before confirming: cuts (nothing came back)."""
         done, self._pending = [c.index for c in self._pending], []
         return done
+
+
+def within_shot(window: list[np.ndarray], hist_threshold: float = 0.35, edge_threshold: float = 0.6) -> list[int]:
+    """For a temporal window handed over without the clip around it (the OFX frame bridge), the position whose frame
+    each position should use: itself, or the middle frame's shot's edge frame where a hard cut lies between. Without
+    a running level, only jumps a detector would call cuts outright count (histogram beyond ``hist_threshold`` with
+    the edges gone, or beyond twice it)."""
+    half = len(window) // 2
+    signals = [signal(f) for f in window]
+
+    def cut(a: int, b: int) -> bool:
+        hist, edge = change(signals[a], signals[b])
+        return hist > hist_threshold and (edge > edge_threshold or hist > 2 * hist_threshold)
+
+    lo = next((i for i in range(half, 0, -1) if cut(i - 1, i)), 0)
+    hi = next((i for i in range(half, len(window) - 1) if cut(i, i + 1)), len(window) - 1)
+    return [min(max(i, lo), hi) for i in range(len(window))]

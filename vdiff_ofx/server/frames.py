@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import __version__
+from ..analysis.cuts import within_shot
 from ..engine.enhancer import Enhancer
 from ..engine.models import ModelSpec, registry
 from ..engine.providers import Backend
@@ -333,6 +334,8 @@ def _process(conn: _Connection, r: Reader) -> bytes:
     else:
         src, dst = conn.segments.get(in_name, in_need), conn.segments.get(out_name, out_need)
     frames = [shm.to_float(shm.view(src, o, in_stride, width, height, fmt)) for o in offsets]
+    if len(frames) > 1:  # the host hands over neighbours blind to shot cuts: a window stops at one (analysis.cuts)
+        frames = [frames[i] for i in within_shot([f[..., :3] for f in frames])]
     t_infer = time.perf_counter()
     try:
         result = enh.process(frames)
