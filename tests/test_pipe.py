@@ -81,6 +81,29 @@ def test_upscale_rewrites_size_and_keeps_other_fields():
     assert len(list(read_frames(out, h2))) == 2
 
 
+def test_temporal_windows_stop_at_a_hard_cut_in_the_stream():
+    """A stream arrives without its cuts: each window repeats its own shot's edge frame rather than reaching across."""
+    header = read_header(io.BytesIO(b"YUV4MPEG2 W64 H48 F25:1 Ip A1:1 C444\n"))
+    yy, xx = np.mgrid[0:48, 0:64]
+    shots = [((40 + 140 * (xx > 32 + k)), 128, 128) for k in range(3)]  # a bright half, moving right
+    shots += [((200 - 150 * (yy > 20 + k)), 60, 200) for k in range(3)]  # a cut: another picture, another colour
+    buf = io.BytesIO()
+    buf.write(header.encode())
+    for y, u, v in shots:
+        write_frame(buf, [np.asarray(y, np.uint8), np.full((48, 64), u, np.uint8), np.full((48, 64), v, np.uint8)],
+                    header)
+    seen = []
+
+    def which(win):  # which source frame each window position holds (by its mean, distinct per frame)
+        seen.append([round(float(f.mean()), 4) for f in win])
+        return win[1]
+
+    run_pipe(io.BytesIO(buf.getvalue()), io.BytesIO(), which, window=3, scale=1)
+    ids = {m: i for i, m in enumerate(dict.fromkeys(m for win in seen for m in win))}
+    assert [[ids[m] for m in win] for win in seen] == [[0, 0, 1], [0, 1, 2], [1, 2, 2], [3, 3, 4], [3, 4, 5],
+                                                       [4, 5, 5]]
+
+
 @pytest.mark.parametrize("data, message", [
     (b"", "no input"),
     (b"RIFF....", "not YUV4MPEG2"),

@@ -23,6 +23,7 @@ from typing import BinaryIO
 import numpy as np
 from av.video.frame import VideoFrame
 
+from .analysis.cuts import within_shot
 from .errors import InputError, OutputError
 from .io.colour import frame_to_rgb, rgb_to_frame
 from .ops.fields import FIELD_MODES, by_field, resolve_mode
@@ -131,6 +132,8 @@ def run_pipe(src: BinaryIO, dst: BinaryIO, process: Callable[[list[np.ndarray]],
         process = functools.partial(by_field, process)
     done = 0
     for win in windows(rgb_frames, window):
+        if window > 1:  # a stream comes without its cuts: the window stops at a hard cut inside it (analysis.cuts)
+            win = [win[i] for i in within_shot(win)]
         write_frame(dst, rgb_to_planes(process(win), out_header, mat, rng, woven), out_header)
         done += 1
         if progress:
