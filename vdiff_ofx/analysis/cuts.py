@@ -23,6 +23,8 @@ class CutSignal:
 
 def signal(rgb: np.ndarray, size: int = 160) -> CutSignal:
     """Small-resolution histogram and edge map of a frame: what the detector compares."""
+    step = max(1, max(rgb.shape[:2]) // (2 * size))  # every step-th pixel first: 1 ms a 1080p frame, not 15
+    rgb = rgb[::step, ::step]
     h, w = rgb.shape[:2]
     scale = size / max(h, w)
     small = cv2.resize(np.clip(rgb[..., :3], 0, 1).astype(np.float32), (max(8, int(w * scale)), max(8, int(h * scale))),
@@ -102,8 +104,7 @@ def within_shot(window: list[np.ndarray], hist_threshold: float = 0.35, edge_thr
     a running level, only jumps a detector would call cuts outright count (histogram beyond ``hist_threshold`` with
     the edges gone, or beyond twice it)."""
     half = len(window) // 2
-    step = max(1, max(window[0].shape[:2]) // 320)  # every step-th pixel first: 1 ms a 1080p frame, not 15
-    signals = [signal(f[::step, ::step]) for f in window]
+    signals = [signal(f) for f in window]
 
     def cut(a: int, b: int) -> bool:
         hist, edge = change(signals[a], signals[b])
