@@ -8,10 +8,11 @@ own noise at each sigma (0-255, the effective per-channel std): white Gaussian n
 of the variance signal-dependent), chroma noise (luma grain plus 2x2-block colour blotches), spatially correlated
 noise (white noise blurred by a Gaussian of sigma 0.6, as demosaicing leaves it, rescaled), and white noise then
 H.264 at CRF 16 (a camera file). The clip (FFV1) goes through `vdiff analyze`'s analysis (clip.analyse: the noise
-estimate and the grain factor measured over time, analysis.grain); `--no-grain` scores the fine-scale estimate alone,
-as before the grain factor. The model runs on frame 5 through the engine at that strength, at the true sigma, and at
-a sweep of 0.5-1.6x the true sigma (the oracle: the best of all of them per picture). Columns: the mean estimate and
-grain factor, PSNR at the estimate / the true sigma / the oracle, and auto's loss to the oracle.
+estimate and the grain factor measured over time, analysis.grain; the strength, clip.auto_strength); `--no-grain`
+scores the fine-scale estimate alone, as before the grain factor. The model runs on frame 5 through the engine at
+that strength, at the true sigma, and at a sweep of 0.5-2x the true sigma (the oracle: the best of all of them per
+picture). Columns: the mean estimate and grain factor, PSNR at auto's strength / the true sigma / the oracle, and
+auto's loss to the oracle.
 """
 from __future__ import annotations
 
@@ -31,11 +32,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench_models_quality import engine_model  # noqa: E402
-from vdiff_ofx.analysis.clip import analyse, rgb_sigma  # noqa: E402
+from vdiff_ofx.analysis.clip import analyse, auto_strength, rgb_sigma  # noqa: E402
 from vdiff_ofx.metrics import psnr  # noqa: E402
 from vdiff_ofx.train import data, quality  # noqa: E402
 
-SWEEP = (0.5, 0.65, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6)
+SWEEP = (0.5, 0.65, 0.8, 0.9, 1.0, 1.1, 1.25, 1.4, 1.6, 1.8, 2.0)
 
 
 def noisy(img: np.ndarray, kind: str, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -138,10 +139,11 @@ def main() -> int:
                 write_ffv1(tmp / "clip.mkv", frames)
                 shot = analyse(str(tmp / "clip.mkv")).shots[0].features
                 grain = 1.0 if args.no_grain else shot.get("grain", 1.0)
-                est = rgb_sigma(shot["noise_sigma"]) * grain
+                est = rgb_sigma(shot["noise_sigma"]) * grain  # the analysis' noise_sigma_rgb
+                strength = auto_strength(est, grain)  # what `--strength auto` asks the model for
                 x = frames[SCORED]
                 ref = clean[SCORED][: x.shape[0], : x.shape[1]]
-                p_auto = psnr(ref, run(x, min(est, 50.0)))
+                p_auto = psnr(ref, run(x, min(strength, 50.0)))
                 p_true = psnr(ref, run(x, sigma))
                 p_best = max([p_auto, p_true] + [psnr(ref, run(x, min(sigma * k, 50.0))) for k in SWEEP])
                 rows.append((est, grain, psnr(ref, x), p_auto, p_true, p_best))

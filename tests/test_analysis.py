@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from onnx_kit import standard_set
-from vdiff_ofx.analysis.clip import analyse, recommend
+from vdiff_ofx.analysis.clip import analyse, auto_strength, recommend
 from vdiff_ofx.analysis.features import banding, blockiness, noise_sigma
 from vdiff_ofx.analysis.auto import resolve_auto
 from vdiff_ofx.pipeline import Job
@@ -181,9 +181,14 @@ def test_correlated_noise_is_measured_over_time_not_read_low(tmp_path, photo):
 
     frames = _grainy(_panning(photo), 12, 0.6)
     one_frame = fine(frames[3]) / 0.74
-    shot = analyse(str(write_clip(tmp_path / "grain.mkv", frames))).shots[0].features
+    result = analyse(str(write_clip(tmp_path / "grain.mkv", frames)))
+    shot = result.shots[0].features
     assert one_frame < 7 and shot["grain"] > 1.7
     assert 9.5 < shot["noise_sigma_rgb"] < 15, shot["noise_sigma_rgb"]
+    # the denoisers learnt finer noise: coarse grain is asked for at a higher strength (clip.GRAIN_BOOST)
+    rec = recommend(result)
+    assert rec["strength"] == pytest.approx(auto_strength(shot["noise_sigma_rgb"], shot["grain"]), abs=0.06)
+    assert rec["strength"] > 1.25 * shot["noise_sigma_rgb"] and auto_strength(10.0, 1.0) == 10.0
 
 
 def test_white_noise_keeps_its_estimate_and_clean_texture_stays_clean(tmp_path, photo):

@@ -12,7 +12,7 @@ from ..engine.models import get_model, registry
 from ..engine.providers import GPU, Backend, chain
 from ..engine.session import warm_session
 from ..errors import NothingToEnhance
-from .clip import analyse, recommend
+from .clip import analyse, auto_strength, recommend
 
 if TYPE_CHECKING:
     from ..pipeline import Job
@@ -51,9 +51,10 @@ def resolve_auto(job: "Job", cancel: threading.Event | None = None) -> "Job":
         strength = None
         if spec.strength and spec.task == "denoise":  # the analysis measures noise sigma: a denoiser's strength
             clamp = lambda v: round(float(min(max(v, spec.strength.min), spec.strength.max)), 1)  # noqa: E731
-            strength = clamp(rec["sigma"] if rec["sigma"] is not None else spec.strength.default)
-            per_shot = tuple((s.start, clamp(s.features["noise_sigma_rgb"]) if s.features else strength)
-                             for s in result.shots) if len(result.shots) > 1 else ()
+            strength = clamp(auto_strength(rec["sigma"], rec["grain"]) if rec["sigma"] is not None
+                             else spec.strength.default)
+            per_shot = tuple((s.start, clamp(auto_strength(s.features["noise_sigma_rgb"], s.features.get("grain", 1.0)))
+                              if s.features else strength) for s in result.shots) if len(result.shots) > 1 else ()
     log.info("auto: model %s, strength %s%s, cuts %s (%s)", model, strength,
              f" (per shot {[v for _, v in per_shot]})" if per_shot else "", result.cuts, rec["reason"])
     return dataclasses.replace(job, model=model, strength=strength, shot_strengths=per_shot,
