@@ -146,12 +146,12 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
         keys = feats[0].keys() if feats else []
         shot.features = {k: float(np.median([s[k] for s in feats])) for k in keys if k != "grain_ratio"}
         ratios = [s["grain_ratio"] for s in feats if "grain_ratio" in s]
-        if ratios and len(ratios) >= 0.3 * len(feats):  # most frames agree on how coarse the noise is
+        if ratios and len(ratios) >= 0.3 * len(feats):  # enough sampled frames gave a figure (grain.grain_ratio)
             shot.features["grain"] = grain_factor(float(np.median(ratios)))
         if feats:
             sigma = rgb_sigma(shot.features["noise_sigma"])
             shot.features["noise_sigma_rgb"] = sigma * shot.features.get("grain", 1.0)
-        if feats and len(shot_qps) >= 0.9 * shot.frames:  # H.264 / H.265: a QP on (nearly) every frame
+        if feats and len(shot_qps) >= 0.9 * shot.frames:  # a QP on (nearly) every frame (io.codec_qp)
             shot.features["qp"] = float(np.median(shot_qps))
     return Analysis(path, n, info.width, info.height, str(info.frame_rate), shots, info.field_order, info.codec)
 
