@@ -122,6 +122,8 @@ def test_clip_analysis_finds_cut_and_noise(tmp_path):
         assert 8 < s.features["noise_sigma_rgb"] < 16
     d = result.to_dict()
     assert d["recommendation"]["model"] == "denoise"
+    part = analyse(str(clip), first=4, last=15)  # a job's range (and its context): frame numbers stay the clip's
+    assert part.frames == 11 and [(s.start, s.end) for s in part.shots] == [(4, 10), (10, 15)]
 
 
 def test_flashes_are_not_cuts_and_a_cut_at_the_very_end_still_is(tmp_path):
@@ -237,3 +239,18 @@ def test_auto_strength_follows_each_shot(tmp_path, monkeypatch):
 
     for shot in (0, 1):
         assert shot_psnr(tmp_path / "shots.mov", shot) > shot_psnr(tmp_path / "one.mov", shot) + 0.2, shot
+
+
+def test_auto_reads_only_the_jobs_range_and_a_little_context(tmp_path, monkeypatch):
+    """A Resolve clip is often seconds of a long source: the analysis covers the job's frames (and 8 either side),
+    so a noisy stretch elsewhere in the file neither costs time nor sets the strength."""
+    monkeypatch.setenv("VDIFF_MANIFEST", str(Path(__file__).resolve().parents[1] / "manifest.yaml"))
+    monkeypatch.setenv("VDIFF_CONFIG_DIR", str(tmp_path / "config"))
+    rng = np.random.default_rng(9)
+    shots = [(0, 25)] * 20 + [(1, 8)] * 20  # (scene, noise sigma) per frame: a cut at 20
+    frames = [np.clip(scene(k) + rng.normal(0, s / 255, (120, 160, 3)), 0, 1) for k, s in shots]
+    clip = write_clip(tmp_path / "long.mkv", frames)
+    whole = resolve_auto(Job(str(clip), str(tmp_path / "a.mov"), model="denoise", strength="auto"))
+    part = resolve_auto(Job(str(clip), str(tmp_path / "b.mov"), model="denoise", strength="auto", start=30, end=38))
+    assert whole.cuts == frozenset({20}) and part.cuts == frozenset()
+    assert whole.strength > 14 and 6 < part.strength < 11, (whole.strength, part.strength)

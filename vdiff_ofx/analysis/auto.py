@@ -12,12 +12,15 @@ from ..engine.models import get_model, registry
 from ..engine.providers import GPU, Backend, chain
 from ..engine.session import warm_session
 from ..errors import NothingToEnhance
+from ..io.probe import probe
+from ..ops.ranges import resolve_range
 from .clip import analyse, auto_strength, recommend
 
 if TYPE_CHECKING:
     from ..pipeline import Job
 
 log = logging.getLogger(__name__)
+CONTEXT = 8  # frames analysed either side of a job's range: more than any temporal model's half window
 
 
 def needs_analysis(job: "Job") -> bool:
@@ -39,7 +42,11 @@ def resolve_auto(job: "Job", cancel: threading.Event | None = None) -> "Job":
     also gives each shot the strength measured on it (a clean shot cut into a noisy clip is left nearly alone)."""
     if not needs_analysis(job):
         return job
-    result = analyse(job.input, cancel=cancel)
+    info = probe(job.input)
+    start, end = resolve_range(job.start, job.end, info.frame_count, info.frame_rate, info.start_timecode)
+    # only the frames the job enhances, and the few a window reaches past them (a cut at `start` is seen from the
+    # frames before it): a Resolve clip is often seconds of an hour-long source
+    result = analyse(job.input, cancel=cancel, info=info, first=start - CONTEXT, last=end + CONTEXT)
     rec = recommend(result, gpu=job.model == "auto" and runs_on_gpu(job.backend))
     if job.model == "auto" and rec["model"] is None:
         raise NothingToEnhance(f"--model auto: {job.input} needs no enhancing ({rec['reason']}); no output written. "

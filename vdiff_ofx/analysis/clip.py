@@ -103,24 +103,28 @@ def rgb_sigma(luma_sigma: float) -> float:
 
 
 def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | None = None,
-            cancel: threading.Event | None = None, info: VideoInfo | None = None) -> Analysis:
-    """Every frame feeds the cut detector; every ``stride``-th frame (auto: ~30 per shot-second) the features."""
+            cancel: threading.Event | None = None, info: VideoInfo | None = None, first: int = 0,
+            last: int | None = None) -> Analysis:
+    """Every frame of ``[first, last)`` (default: the whole clip) feeds the cut detector; every ``stride``-th frame
+    (auto: ~5 per second) the features. Frame numbers stay the clip's own."""
     info = info or probe(path)
+    last = info.frame_count if last is None else min(last, info.frame_count)
+    first = min(max(first, 0), max(last - 1, 0))
     stride = stride or max(1, round(float(info.frame_rate) / 5))
     detector = CutDetector()
     cuts: list[int] = []
     samples: dict[int, dict[str, float]] = {}  # frame number: its features
     qps: dict[int, float] = {}  # every frame's QP (I, P and B frames differ by several steps)
-    start, last_sample = 0, -1  # the last confirmed shot start; the last frame whose features were taken
+    start, last_sample = first, -1  # the last confirmed shot start; the last frame whose features were taken
     recent: list[np.ndarray] = []  # the last three frames' central luma (grain.grain_ratio of the middle one)
-    n = 0
-    for f in decode_frames(info, qp=True):
+    n = first
+    for f in decode_frames(info, first, last, qp=True):
         if cancel is not None and cancel.is_set():
             raise Cancelled("analysis cancelled")
         rgb = f.rgb[..., :3]
         for cut in detector.push(rgb):  # confirmed a few frames late (flashes are not cuts)
-            cuts.append(cut)
-            start = cut
+            cuts.append(first + cut)
+            start = first + cut
         if f.qp is not None:
             qps[f.index] = f.qp
         recent = [*recent[-2:], central_luma(rgb)]
@@ -133,9 +137,9 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
             last_sample = f.index
         n = f.index + 1
         if progress:
-            progress(n, info.frame_count)
-    cuts += detector.flush()
-    bounds = [0, *cuts, n]
+            progress(n - first, last - first)
+    cuts += [first + cut for cut in detector.flush()]
+    bounds = [first, *cuts, n]
     shots = [Shot(a, b) for a, b in zip(bounds, bounds[1:])]
     per_shot: list[tuple[list[dict[str, float]], list[float]]] = [([], []) for _ in shots]
     for i, feats in samples.items():
@@ -153,7 +157,7 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
             shot.features["noise_sigma_rgb"] = sigma * shot.features.get("grain", 1.0)
         if feats and len(shot_qps) >= 0.9 * shot.frames:  # a QP on (nearly) every frame (io.codec_qp)
             shot.features["qp"] = float(np.median(shot_qps))
-    return Analysis(path, n, info.width, info.height, str(info.frame_rate), shots, info.field_order, info.codec)
+    return Analysis(path, n - first, info.width, info.height, str(info.frame_rate), shots, info.field_order, info.codec)
 
 
 def recommend(analysis: Analysis, gpu: bool = False) -> dict:
