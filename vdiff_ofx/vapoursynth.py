@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import vapoursynth as vs
 
+from .analysis.cuts import shot_positions
 from .engine.enhancer import Enhancer
 from .engine.providers import Backend
 from .ops.fields import by_field, check_field_mode, resolve_mode
@@ -98,19 +99,15 @@ def _planes(frame: vs.VideoFrame) -> np.ndarray:
 
 
 def _in_shot(window: list[vs.VideoFrame], n: int, cuts: frozenset[int]) -> list[int]:
-    """For each position of the window around frame ``n``, the position whose frame to use: itself, or the last /
-    first frame of frame n's shot where the position lies across a cut."""
+    """For each position of the window around frame ``n``, the position whose frame to use (analysis.cuts
+    .shot_positions), the cuts told by the scene-change props or ``cuts``."""
     half = len(window) // 2
-    lo, hi = 0, len(window) - 1
-    for i in range(half, 0, -1):  # a cut before position i: positions below i are another shot
-        if int(window[i].props.get("_SceneChangePrev", 0)) == 1 or n + i - half in cuts:
-            lo = i
-            break
-    for i in range(half, len(window) - 1):  # a cut after position i
-        if int(window[i].props.get("_SceneChangeNext", 0)) == 1 or n + i - half + 1 in cuts:
-            hi = i
-            break
-    return [min(max(i, lo), hi) for i in range(len(window))]
+
+    def cut_before(i: int) -> bool:
+        return (int(window[i].props.get("_SceneChangePrev", 0)) == 1
+                or int(window[i - 1].props.get("_SceneChangeNext", 0)) == 1 or n + i - half in cuts)
+
+    return shot_positions(len(window), cut_before)
 
 
 def enhance(clip: vs.VideoNode, model: str = "denoise", strength: float | None = None, tile: int | None = None,
@@ -141,7 +138,7 @@ def enhance(clip: vs.VideoNode, model: str = "denoise", strength: float | None =
         interlaced = int(f[1 + half].props.get("_FieldBased", 0)) in (1, 2)
         mode = resolve_mode(fields, interlaced, scale, enhancer.spec.name)
         window = f[1:]
-        frames = [_planes(window[i]) for i in (_in_shot(window, n, shot_starts) if half else range(len(window)))]
+        frames = [_planes(window[i]) for i in _in_shot(window, n, shot_starts)]
         out = by_field(enhancer.process, frames) if mode == "separate" else enhancer.process(frames)
         fout = f[0].copy()
         for p in range(3):

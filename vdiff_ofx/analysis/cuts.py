@@ -9,6 +9,7 @@ it was before the jump.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -35,6 +36,25 @@ def signal(rgb: np.ndarray, size: int = 160) -> CutSignal:
     y8 = (cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (5, 5), 1.2) * 255).astype(np.uint8)
     edges = cv2.dilate(cv2.Canny(y8, 60, 160), np.ones((3, 3), np.uint8)) > 0
     return CutSignal(hist, edges)
+
+
+def is_cut(hist: float, edge: float, level: float = 0.0, hist_threshold: float = 0.35,
+           edge_threshold: float = 0.6) -> bool:
+    """Whether a change (``change``'s pair) is a cut: the histogram jumps well above its running ``level`` and the
+    edges stop overlapping, or it jumps far enough on its own."""
+    jump = hist > max(hist_threshold, 3 * level)
+    strong = hist > max(2 * hist_threshold, 5 * level)
+    return jump and (edge > edge_threshold or strong)
+
+
+def shot_positions(size: int, cut_before: Callable[[int], bool]) -> list[int]:
+    """For a window of ``size`` frames around its middle one, the position whose frame each position uses: itself,
+    or the middle frame's shot's first / last frame where ``cut_before(i)`` (a cut between positions i - 1 and i)
+    lies in between, as vdiff enhance's windows repeat edge frames at a cut."""
+    half = size // 2
+    lo = next((i for i in range(half, 0, -1) if cut_before(i)), 0)
+    hi = next((i for i in range(half, size - 1) if cut_before(i + 1)), size - 1)
+    return [min(max(i, lo), hi) for i in range(size)]
 
 
 def change(a: CutSignal, b: CutSignal) -> tuple[float, float]:
@@ -82,9 +102,8 @@ class CutDetector:
         cut = False
         if self._prev is not None:
             hist, edge = change(self._prev, cur)
-            jump = hist > max(self.hist_threshold, 3 * self._level)
-            strong = hist > max(2 * self.hist_threshold, 5 * self._level)
-            cut = jump and (edge > self.edge_threshold or strong) and self._since >= self.min_shot
+            cut = is_cut(hist, edge, self._level, self.hist_threshold, self.edge_threshold)
+            cut = cut and self._since >= self.min_shot
             self._level = 0.8 * self._level + 0.2 * hist if not cut else 0.0
             if cut:
                 self._pending.append(_Candidate(index, self._prev, hist))
@@ -103,13 +122,6 @@ def within_shot(window: list[np.ndarray], hist_threshold: float = 0.35, edge_thr
     each position should use: itself, or the middle frame's shot's edge frame where a hard cut lies between. Without
     a running level, only jumps a detector would call cuts outright count (histogram beyond ``hist_threshold`` with
     the edges gone, or beyond twice it)."""
-    half = len(window) // 2
     signals = [signal(f) for f in window]
-
-    def cut(a: int, b: int) -> bool:
-        hist, edge = change(signals[a], signals[b])
-        return hist > hist_threshold and (edge > edge_threshold or hist > 2 * hist_threshold)
-
-    lo = next((i for i in range(half, 0, -1) if cut(i - 1, i)), 0)
-    hi = next((i for i in range(half, len(window) - 1) if cut(i, i + 1)), len(window) - 1)
-    return [min(max(i, lo), hi) for i in range(len(window))]
+    return shot_positions(len(window), lambda i: is_cut(*change(signals[i - 1], signals[i]), 0.0, hist_threshold,
+                                                        edge_threshold))
