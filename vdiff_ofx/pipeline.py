@@ -198,7 +198,7 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     if enhancer is None:
         from .analysis.auto import resolve_auto
 
-        job = resolve_auto(job)
+        job = resolve_auto(job, info=info)
     start, end = resolve_range(job.start, job.end, info.frame_count, info.frame_rate, info.start_timecode)
     fields = plan_fields(info, job, enhancer.scale if enhancer else get_model(job.model).scale)
     if fields.why:

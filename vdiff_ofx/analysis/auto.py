@@ -12,7 +12,7 @@ from ..engine.models import get_model, registry
 from ..engine.providers import GPU, Backend, chain
 from ..engine.session import warm_session
 from ..errors import NothingToEnhance
-from ..io.probe import probe
+from ..io.probe import VideoInfo, probe
 from ..ops.ranges import resolve_range
 from .clip import analyse, auto_strength, recommend
 
@@ -37,12 +37,13 @@ def runs_on_gpu(backend: Backend) -> bool:
     return warm_session(get_model("denoise-hq"), backend).on_gpu
 
 
-def resolve_auto(job: "Job", cancel: threading.Event | None = None) -> "Job":
+def resolve_auto(job: "Job", cancel: threading.Event | None = None, info: VideoInfo | None = None) -> "Job":
     """A copy of ``job`` with model, strength and cuts decided from the analysis of its input; `--strength auto`
-    also gives each shot the strength measured on it (a clean shot cut into a noisy clip is left nearly alone)."""
+    also gives each shot the strength measured on it (a clean shot cut into a noisy clip is left nearly alone).
+    ``info``: the input's probe, where the caller has it."""
     if not needs_analysis(job):
         return job
-    info = probe(job.input)
+    info = info or probe(job.input)
     start, end = resolve_range(job.start, job.end, info.frame_count, info.frame_rate, info.start_timecode)
     # only the frames the job enhances, and the few a window reaches past them (a cut at `start` is seen from the
     # frames before it): a Resolve clip is often seconds of an hour-long source

@@ -30,7 +30,7 @@ class DecodedFrame:
     index: int
     pts: int | None
     rgb: np.ndarray
-    qp: float | None = None  # the frame's mean H.264 / H.265 QP, where the caller asked for it (io.codec_qp)
+    qp: float | None = None  # the frame's mean QP on its codec's scale, where the caller asked for it (io.codec_qp)
 
 
 def _index_of(info: VideoInfo) -> Callable[[int], int] | None:
@@ -83,7 +83,7 @@ def decode_frames(info: VideoInfo, start: int = 0, end: int | None = None, worke
     """Yield frames ``[start, end)`` by frame number (end defaults to the clip length); ``workers`` threads convert
     them to float RGB side by side (parallel.ordered_map), in order. An interlaced source (``info.field_order``)
     has its 4:2:0 chroma upsampled field by field. ``qp``: also read each frame's mean quantiser where the codec
-    gives one (H.264, H.265; ``DecodedFrame.qp``, else None)."""
+    gives one (H.264, H.265, VP9, AV1; ``DecodedFrame.qp``, else None)."""
 
     interlaced = info.field_order is not None
 

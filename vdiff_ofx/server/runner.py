@@ -3,6 +3,7 @@ in memory (persisted at each segment) so status polls never wait on video work."
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -171,7 +172,7 @@ class Runner:
         started = time.monotonic()
         if needs_analysis(pjob):  # "auto" model or strength, or a temporal model's shot cuts: as `vdiff enhance`
             log.info("job %s: analysing %s", job_id, pjob.input)
-            pjob = resolve_auto(pjob, cancel=live.cancel)
+            pjob = resolve_auto(pjob, cancel=live.cancel, info=info)
             log.info("job %s: model %s, strength %s, cuts %s", job_id, pjob.model, pjob.strength, sorted(pjob.cuts))
         enh = Enhancer(pjob.model, pjob.backend, pjob.tile, pjob.overlap, pjob.strength, tta=pjob.tta)
         settings = choose_settings(str(output), info, pjob.codec, pjob.bit_depth)
@@ -202,11 +203,8 @@ class Runner:
                 live.fresh += got + base - live.done
                 live.done = base + got
 
-            seg_job = Job(input=pjob.input, output=seg.path, model=pjob.model, strength=pjob.strength,
-                          shot_strengths=pjob.shot_strengths, cuts=pjob.cuts,
-                          tile=pjob.tile, tta=pjob.tta, backend=pjob.backend, codec=pjob.codec,
-                          bit_depth=pjob.bit_depth, start=span.start, end=span.end, ops=pjob.ops, overwrite=True,
-                          copy_streams=False, fields=pjob.fields)
+            seg_job = dataclasses.replace(pjob, output=seg.path, start=span.start, end=span.end, overwrite=True,
+                                          copy_streams=False)  # the job's own settings, cuts and shot strengths
             run(seg_job, progress, live.cancel, enh)
             seg.done = True
             self.store.segment_done(job_id, seg.idx)
