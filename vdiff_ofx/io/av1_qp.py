@@ -110,7 +110,6 @@ class _Slot:
     """What a reference slot keeps that a later header depends on."""
 
     upscaled_width: int
-    width: int
     height: int
     frame_type: int
     q: int
@@ -330,7 +329,7 @@ class Av1Qp:
             r.f(1)  # disable_frame_end_update_cdf
         frame.tile_info()
         q = r.f(8)
-        stored = _Slot(frame.upscaled_width, frame.width, frame.height, frame_type, q)
+        stored = _Slot(frame.upscaled_width, frame.height, frame_type, q)
         for i in range(8):
             if refresh >> i & 1:
                 self.slots[i] = stored
