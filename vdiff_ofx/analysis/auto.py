@@ -61,8 +61,10 @@ def resolve_auto(job: "Job", cancel: threading.Event | None = None, info: VideoI
             clamp = lambda v: round(float(min(max(v, spec.strength.min), spec.strength.max)), 1)  # noqa: E731
             strength = clamp(auto_strength(rec["sigma"], rec["grain"]) if rec["sigma"] is not None
                              else spec.strength.default)
-            per_shot = tuple((s.start, clamp(auto_strength(s.features["noise_sigma_rgb"], s.features.get("grain", 1.0)))
-                              if s.features else strength) for s in result.shots) if len(result.shots) > 1 else ()
+            if len(result.shots) > 1:
+                per_shot = tuple((shot.start, clamp(auto_strength(shot.features["noise_sigma_rgb"],
+                                                                  shot.features.get("grain", 1.0)))
+                                  if shot.features else strength) for shot in result.shots)
     log.info("auto: model %s, strength %s%s, cuts %s (%s)", model, strength,
              f" (per shot {[v for _, v in per_shot]})" if per_shot else "", result.cuts, rec["reason"])
     return dataclasses.replace(job, model=model, strength=strength, shot_strengths=per_shot,
