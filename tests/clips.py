@@ -26,8 +26,8 @@ def moving_frames(n: int, width: int, height: int, seed: int = 0) -> list[np.nda
 
 def make_clip(path: Path, n: int = 12, width: int = 96, height: int = 64, codec: str = "libx264",
               pix_fmt: str = "yuv420p", rate: Fraction = Fraction(25), audio: bool = False,
-              timecode: str | None = None) -> Path:
-    """Encode ``n`` frames to ``path``; optional AAC audio and a start timecode tag."""
+              timecode: str | None = None, sar: Fraction | None = None) -> Path:
+    """Encode ``n`` frames to ``path``; optional AAC audio, a start timecode tag and a pixel aspect ratio."""
     with av.open(str(path), "w") as out:
         vs = out.add_stream(codec, rate=rate)
         vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
@@ -35,6 +35,8 @@ def make_clip(path: Path, n: int = 12, width: int = 96, height: int = 64, codec:
             vs.options = {"crf": "10", "preset": "ultrafast"}
         if timecode:
             vs.metadata["timecode"] = timecode
+        if sar:
+            vs.codec_context.sample_aspect_ratio = sar
         a = None
         if audio:
             a = out.add_stream("aac", rate=48000)

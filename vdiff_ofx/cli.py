@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 import threading
+from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -34,8 +35,8 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, default=0, help="CPU threads for inference (0: all)")
 
 
-def _ops(args: argparse.Namespace, width: int, height: int) -> list:
-    from .ops.geometry import Flip, Rotate, output_size, parse_crop, parse_resize
+def _ops(args: argparse.Namespace, width: int, height: int, sar: Fraction | None = None) -> list:
+    from .ops.geometry import Flip, Rotate, output_aspect, output_size, parse_crop, parse_resize
 
     ops: list = []
     if args.crop:
@@ -48,7 +49,7 @@ def _ops(args: argparse.Namespace, width: int, height: int) -> list:
         ops.append(Flip(args.flip))
     if args.resize:
         w, h = output_size(ops, width, height)
-        ops.append(parse_resize(args.resize, args.interp, w, h))
+        ops.append(parse_resize(args.resize, args.interp, w, h, output_aspect(ops, width, height, sar)))
     output_size(ops, width, height)
     return ops
 
@@ -72,7 +73,7 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     job = Job(
         input=args.input, output=output, model=args.model, strength=args.strength, tile=args.tile,
         overlap=args.overlap, tta=args.tta, backend=_backend(args), codec=args.codec, bit_depth=args.bit_depth,
-        start=args.start, end=args.end, ops=_ops(args, info.width, info.height), overwrite=args.overwrite,
+        start=args.start, end=args.end, ops=_ops(args, info.width, info.height, info.sample_aspect), overwrite=args.overwrite,
         copy_streams=not args.no_audio, fields=args.fields,
     )
     cancel = threading.Event()

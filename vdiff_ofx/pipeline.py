@@ -26,7 +26,7 @@ from .io.decode import decode_frames
 from .io.encode import Encoder
 from .io.probe import VideoInfo, probe
 from .ops.fields import FIELD_MODES, by_field, check_field_mode, resolve_mode
-from .ops.geometry import Op, apply, output_size
+from .ops.geometry import Op, apply, output_aspect, output_size
 from .ops.ranges import frames_to_timecode, resolve_range, timecode_to_frames
 from .ops.window import windows
 from .parallel import io_workers, ordered_map
@@ -177,14 +177,17 @@ def plan_fields(info: VideoInfo, job: Job, scale: int) -> FieldPlan:
     return FieldPlan(separate=mode == "separate", order=info.field_order)
 
 
-def output_info(info: VideoInfo, start: int, width: int, height: int, field_order: str | None = None) -> VideoInfo:
+def output_info(info: VideoInfo, start: int, width: int, height: int, field_order: str | None = None,
+                sample_aspect: Fraction | None = None) -> VideoInfo:
     """The source description as the encoder should tag the output: new size, timecode moved to ``start``,
-    ``field_order`` when the output keeps the source's fields (else progressive)."""
+    ``field_order`` when the output keeps the source's fields (else progressive), ``sample_aspect`` for anamorphic
+    pictures (ops.geometry.output_aspect; None: square pixels)."""
     tc = info.start_timecode
     if tc and start:
         drop = ";" in tc
         tc = frames_to_timecode(timecode_to_frames(tc, info.frame_rate) + start, info.frame_rate, drop)
-    return dataclasses.replace(info, width=width, height=height, start_timecode=tc, field_order=field_order)
+    return dataclasses.replace(info, width=width, height=height, start_timecode=tc, field_order=field_order,
+                               sample_aspect=sample_aspect)
 
 
 def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | None = None,
@@ -261,8 +264,9 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     started = time.monotonic()
     done = 0
     try:
-        encoder = Encoder(str(temp), output_info(info, start, width, height, fields.order), settings, width, height,
-                          copy_streams=job.copy_streams and full_range)
+        sar = output_aspect(job.ops, info.width, info.height, info.sample_aspect)  # a model scales both sides alike
+        encoder = Encoder(str(temp), output_info(info, start, width, height, fields.order, sar), settings, width,
+                          height, copy_streams=job.copy_streams and full_range)
         stages += [_Stage("vdiff-decode", decode), _Stage("vdiff-enhance", enhance), _Stage("vdiff-encode", encode)]
         for s in stages:
             s.start()

@@ -34,6 +34,9 @@ _PRORES_TRC = {"bt709": "bt709", "smpte170m": "bt709", "bt2020-10": "bt709", "bt
                "smpte2084": "smpte2084", "arib-std-b67": "arib-std-b67"}
 _FIELD_CODERS = ("prores", "prores_ks", "libx264")  # code interlaced pictures; the others only carry the tag
 _FIELD_TAGLESS = {("dnxhd", "mov")}  # DNxHR cannot be coded interlaced and .mov then writes no field order
+# Matroska's muxer takes the pixel aspect ratio from a stream field PyAV does not set; these encoders carry it in the
+# bitstream instead (VUI), where readers find it. In .mov/.mp4 every codec gets it (the pasp atom).
+_SAR_IN_BITSTREAM = ("libx264", "libx265")
 _SUBSAMPLED = {"420": (True, True), "422": (True, False), "411": (True, False), "410": (True, True), "440": (False, True)}
 
 
@@ -196,6 +199,12 @@ class Encoder:
             vs.metadata["timecode"] = src.start_timecode
         if src.rotation:
             vs.set_display_rotation(src.rotation)
+        if src.sample_aspect:
+            cc.sample_aspect_ratio = src.sample_aspect.limit_denominator(65535)
+            if self._out.format.name == "matroska" and codec not in _SAR_IN_BITSTREAM:
+                log.warning(".mkv with %s cannot store the pixel aspect ratio %s through this writer, so the "
+                            "picture will show squeezed: write .mov for anamorphic sources", s.label or codec,
+                            src.sample_aspect)
         self._vs = vs
         self._flag_fields = _FieldFlags(fields, self.time_base) if fields else None
 

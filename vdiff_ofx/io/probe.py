@@ -58,6 +58,7 @@ class VideoInfo:
     # Presentation timestamps of every frame, when the probe had to demux them anyway (non-mov containers).
     frame_pts: tuple[int, ...] = field(default=(), repr=False, compare=False)
     field_order: str | None = None   # interlaced: "tt", "bb", "tb" or "bt" (ops.fields.FIELD_ORDERS); None progressive
+    sample_aspect: Fraction | None = None  # pixel aspect of an anamorphic source (HDV 4/3, PAL DV 16/15); None square
 
 
 def _chroma(pix_fmt: str) -> str:
@@ -114,6 +115,15 @@ def _field_order(cc, first: av.VideoFrame) -> str | None:
     if order == 1 or not first.interlaced_frame:
         return tag
     return with_first(tag, not _bottom_first(first))
+
+
+def _sample_aspect(vs) -> Fraction | None:
+    """The pixel aspect ratio as FFmpeg guesses it (the container's, else the bitstream's); None when square or
+    unstated."""
+    sar = vs.sample_aspect_ratio
+    if not sar or sar <= 0 or sar == 1 or not Fraction(1, 100) < sar < 100:
+        return None
+    return Fraction(sar)
 
 
 def _header_seconds(vs) -> float | None:
@@ -298,4 +308,5 @@ def _probe_open(path: str, container) -> VideoInfo:
         start_pts=first.pts,
         frame_pts=frame_pts,
         field_order=_field_order(cc, first),
+        sample_aspect=_sample_aspect(vs),
     )

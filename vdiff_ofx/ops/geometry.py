@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 import cv2
 import numpy as np
@@ -31,6 +32,9 @@ class Crop:
             raise VdiffError(f"crop {self.width}:{self.height}:{self.x}:{self.y} does not fit a {w}x{h} frame")
         return self.width, self.height
 
+    def aspect(self, w: int, h: int, sar: Fraction) -> Fraction:
+        return sar
+
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         return frame[self.y:self.y + self.height, self.x:self.x + self.width]
 
@@ -43,6 +47,9 @@ class Rotate:
 
     def size(self, w: int, h: int) -> tuple[int, int]:
         return (h, w) if self.degrees % 180 else (w, h)
+
+    def aspect(self, w: int, h: int, sar: Fraction) -> Fraction:
+        return 1 / sar if self.degrees % 180 else sar
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         k = (self.degrees // 90) % 4
@@ -58,6 +65,9 @@ class Flip:
     def size(self, w: int, h: int) -> tuple[int, int]:
         return w, h
 
+    def aspect(self, w: int, h: int, sar: Fraction) -> Fraction:
+        return sar
+
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(frame[:, ::-1] if self.axis == "h" else frame[::-1])
 
@@ -72,6 +82,10 @@ class Resize:
 
     def size(self, w: int, h: int) -> tuple[int, int]:
         return self.width, self.height
+
+    def aspect(self, w: int, h: int, sar: Fraction) -> Fraction:
+        """The picture keeps its display shape: pixels stretch by what the resize did to each side."""
+        return sar * Fraction(w * self.height, h * self.width)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         if frame.shape[1] == self.width and frame.shape[0] == self.height:
@@ -91,8 +105,12 @@ def parse_crop(text: str) -> Crop:
     return Crop(w, h, x, y)
 
 
-def parse_resize(text: str, interpolation: str, width: int, height: int) -> Resize:
-    """'1280x720', '1280x-1' (keep aspect, even height) or '50%'."""
+def parse_resize(text: str, interpolation: str, width: int, height: int, sar: Fraction | None = None) -> Resize:
+    """'1280x720', '1280x-1' (keep the display aspect, even height) or '50%'.
+
+    A -1 side keeps the picture's shape as it is seen: an anamorphic source (``sar``, e.g. HDV's 1440x1080 at 4:3)
+    resized to 1920x-1 comes out 1920x1080 with square pixels, as an editor conforming it expects.
+    """
     if interpolation not in INTERPOLATIONS:
         raise VdiffError(f"--interp '{interpolation}': choose from {', '.join(INTERPOLATIONS)}")
     text = text.strip().lower()
@@ -106,10 +124,11 @@ def parse_resize(text: str, interpolation: str, width: int, height: int) -> Resi
     if not m:
         raise VdiffError(f"--resize '{text}': expected WxH (e.g. 1280x720, 1280x-1) or a percentage")
     w, h = int(m.group(1)), int(m.group(2))
+    shown = width * float(sar or 1)  # the display width in square pixels
     if w == -1 and h > 0:
-        w = max(2, round(width * h / height / 2) * 2)
+        w = max(2, round(shown * h / height / 2) * 2)
     if h == -1 and w > 0:
-        h = max(2, round(height * w / width / 2) * 2)
+        h = max(2, round(height * w / shown / 2) * 2)
     if w <= 0 or h <= 0:
         raise VdiffError(f"--resize '{text}': width and height must be positive")
     return Resize(w, h, interpolation)
@@ -120,6 +139,20 @@ def output_size(ops: list[Op], width: int, height: int) -> tuple[int, int]:
     for op in ops:
         width, height = op.size(width, height)
     return width, height
+
+
+def output_aspect(ops: list[Op], width: int, height: int, sar: Fraction | None) -> Fraction | None:
+    """The sample (pixel) aspect ratio after ``ops`` for a source of ``sar`` (None: square pixels).
+
+    Why: an anamorphic clip (HDV 1440x1080 at 4:3, DV, DVCPRO HD) written back with square pixels shows squeezed on
+    the timeline. Within half a percent of square (what rounding a -1 side to even pixels leaves) is square.
+    """
+    if sar is None:
+        return None
+    for op in ops:
+        sar = op.aspect(width, height, sar)
+        width, height = op.size(width, height)
+    return None if abs(sar - 1) < Fraction(1, 200) else sar
 
 
 def apply(ops: list[Op], frame: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ so a bad request fails at submit with one line instead of minutes later in the q
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,12 @@ from ..engine.providers import Backend
 from ..errors import InputError, OutputError, VdiffError
 from ..io.codecs import choose_settings
 from ..io.probe import VideoInfo, probe
-from ..ops.geometry import Flip, Rotate, output_size, parse_crop, parse_resize
+from ..ops.geometry import Flip, Rotate, output_aspect, output_size, parse_crop, parse_resize
 from ..ops.ranges import resolve_range
 from ..pipeline import Job, check_paths, plan_fields
 
 
-def build_ops(ops: dict[str, Any] | None, width: int, height: int) -> list:
+def build_ops(ops: dict[str, Any] | None, width: int, height: int, sar: Fraction | None = None) -> list:
     """The same op order as the CLI: crop, rotate, flip, then resize (sized after the others)."""
     ops = ops or {}
     result: list = []
@@ -35,7 +36,8 @@ def build_ops(ops: dict[str, Any] | None, width: int, height: int) -> list:
         result.append(Flip(ops["flip"]))
     if ops.get("resize"):
         w, h = output_size(result, width, height)
-        result.append(parse_resize(str(ops["resize"]), str(ops.get("interp") or "lanczos"), w, h))
+        result.append(parse_resize(str(ops["resize"]), str(ops.get("interp") or "lanczos"), w, h,
+                                   output_aspect(result, width, height, sar)))
     output_size(result, width, height)
     return result
 
@@ -85,7 +87,7 @@ def build(input: str, output: str, model: str, options: dict[str, Any], backend:
     start, end = resolve_range(options.get("start"), options.get("end"), info.frame_count, info.frame_rate,
                                info.start_timecode)
     choose_settings(output, info, options.get("codec"), options.get("bit_depth"))
-    ops = build_ops(options.get("ops"), info.width, info.height)
+    ops = build_ops(options.get("ops"), info.width, info.height, info.sample_aspect)
     job = Job(input=input, output=output, model=model, strength=strength, tile=tile, tta=tta,
               backend=backend or Backend(), codec=options.get("codec"), bit_depth=options.get("bit_depth"),
               start=start, end=end, ops=ops, overwrite=bool(options.get("overwrite")),

@@ -79,6 +79,9 @@ def join(parts: list[tuple[Segment, Span]], output: Path, source: VideoInfo, job
         try:
             with av.open(parts[0][0].path) as first:
                 vs = out.add_stream_from_template(first.streams.video[0])
+                sar = first.streams.video[0].sample_aspect_ratio  # the template leaves it behind
+            if sar:
+                vs.codec_context.sample_aspect_ratio = sar
             vs.codec_context.framerate = rate  # becomes avg_frame_rate, which mov needs for its timecode track
             vs.time_base = tb
             if timecode:
