@@ -490,7 +490,12 @@ def run_plans(plans: list[Plan], s: dict[str, Any], server: Server, rep: Reporte
                 continue
             p.state = str(job.get("state", p.state))
             p.error = str(job.get("error") or "")
-            parts.append(f"{p.shot.name} {job.get('frames_done', 0)}/{job.get('frames_total', '?')}")
+            analysis = job.get("analysis") or {}
+            if analysis:  # auto settings or a temporal model's cuts: the clip is read once before any frame is made
+                parts.append(f"{p.shot.name} analysing {analysis.get('frames_done', 0)}/"
+                             f"{analysis.get('frames_total', '?')}")
+            else:
+                parts.append(f"{p.shot.name} {job.get('frames_done', 0)}/{job.get('frames_total', '?')}")
         done = sum(p.state in FINISHED for p in todo.values())
         rep.status(f"enhancing {done}/{len(todo)} done" + (": " + ", ".join(parts[:3]) if parts else ""))
     for p in plans:

@@ -128,3 +128,23 @@ def test_disk_full_is_one_clear_error(kit, clip, tmp_path, monkeypatch):
         run(Job(str(clip), str(tmp_path / "full.mov"), model="cnn"))
     assert not (tmp_path / "full.mov").exists() and not leftovers(tmp_path)
 
+
+
+def test_auto_strength_reports_the_analysis_then_the_frames(kit, clip, tmp_path):
+    """`--strength auto` analyses first: the progress callback hears stage "analyse" up to its total, then the
+    frames; a cancel during the analysis stops it there and leaves nothing."""
+    seen = []
+    run(Job(str(clip), str(tmp_path / "out.mov"), model="sigma", strength="auto"), seen.append)
+    stages = [p.stage for p in seen]
+    assert stages[0] == "analyse" and stages[-1] == "enhance" and stages == sorted(stages)  # analyse < enhance
+    last = [p for p in seen if p.stage == "analyse"][-1]
+    assert last.done == last.total == probe(str(clip)).frame_count
+    cancel = threading.Event()
+
+    def stop(p):
+        if p.stage == "analyse" and p.done >= 2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        run(Job(str(clip), str(tmp_path / "cancelled.mov"), model="sigma", strength="auto"), stop, cancel)
+    assert not leftovers(tmp_path) and not (tmp_path / "cancelled.mov").exists()

@@ -4,6 +4,7 @@ DaVinciResolveScript fallback) against the Resolve stand-in, a real `vdiff serve
 from __future__ import annotations
 
 import json
+import re
 import os
 import runpy
 import socket
@@ -379,3 +380,18 @@ def test_enhance_timeline_chosen_tracks_only(env, tmp_path):
     assert new.GetItemListInTrack("video", 1)[0].GetMediaPoolItem() is a
     v2 = vdiff_items(new, 2)
     assert [(r, d, s) for r, d, s, _ in v2] == [(0, 20, 0)] and str(tmp_path / "media") in v2[0][3]
+
+
+def test_auto_strength_shows_the_analysis_before_the_frames(env, tmp_path, capsys):
+    """An auto job reads its clip once before its first frame: the status line says so with the analysis' own
+    count, rather than sitting at 0 frames."""
+    settings(env, tmp_path, model="sigma", strength="auto")
+    app = App("21.0.4")
+    long_clip = app.import_clip(str(make_clip(tmp_path / "long.mov", n=400, width=192, height=128)))
+    tl = app.timeline("Edit")
+    tl.selected = [app.place(tl, long_clip, 0, 400, 0)]
+    run_script(env, app, "Enhance Selected Clips")
+    out = capsys.readouterr().out
+    shown = re.search(r"long\S* analysing (\d+)/(\d+)", out)
+    assert shown and 0 <= int(shown.group(1)) < int(shown.group(2)) <= 400, out
+    assert "enhance failed" not in out and tl.GetTrackCount("video") == 2

@@ -273,3 +273,31 @@ def test_auto_strength_and_temporal_cuts_match_the_cli(server, tmp_path):
         want = [f.rgb for f in decode_frames(probe(str(ref)))]
         assert max(float(np.abs(a - b).max()) for a, b in zip(got, want)) <= 1e-6
     assert "cuts [6]" in (server.base / "log" / "server.log").read_text()
+
+
+def test_analysis_shows_progress_and_cancels(server, tmp_path):
+    """While a job analyses its clip (here for "strength": "auto") it reports phase "analysing" with the analysis'
+    own frames, fps and ETA (a long clip analyses for minutes before its first enhanced frame); cancelling then stops
+    it within the analysis and writes nothing."""
+    client = server.client()
+    clip = make_clip(tmp_path / "long.mov", n=1200, width=256, height=192)
+    out = tmp_path / "auto.mov"
+    job = client.submit(str(clip), str(out), model="sigma", strength="auto", start=100, end=1100)
+    seen = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        seen = client.status(job["id"])
+        if seen.get("phase") == "analysing" and seen["analysis"]["frames_done"] >= 20:
+            break
+        time.sleep(0.01)
+    assert seen["state"] == "running" and seen["phase"] == "analysing", seen
+    a = seen["analysis"]
+    assert a["frames_total"] == 1000 + 2 * 8 and 20 <= a["frames_done"] < a["frames_total"]  # the range, 8 either side
+    assert a["fps"] > 0 and a["eta"] > 0 and seen["frames_done"] == 0 and seen["frames_total"] == 1000
+    client.cancel(job["id"])
+    t0 = time.monotonic()
+    with pytest.raises(vdiff_client.VdiffClientError, match="cancelled"):
+        client.wait(job["id"], timeout=20, poll=0.02)
+    assert time.monotonic() - t0 < 5
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert "phase" not in client.status(job["id"])  # only a running job has one

@@ -201,7 +201,7 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     if enhancer is None:
         from .analysis.auto import resolve_auto
 
-        job = resolve_auto(job, info=info)
+        job = resolve_auto(job, cancel, info, progress)
     start, end = resolve_range(job.start, job.end, info.frame_count, info.frame_rate, info.start_timecode)
     fields = plan_fields(info, job, enhancer.scale if enhancer else get_model(job.model).scale)
     if fields.why:

@@ -13,7 +13,7 @@ class Progress:
     done: int
     total: int
     elapsed: float
-    stage: str = "enhance"
+    stage: str = "enhance"  # or "analyse": `--model auto` / `--strength auto` / a temporal model's cuts, first
 
     @property
     def fps(self) -> float:
@@ -56,7 +56,8 @@ class TerminalBar:
         self._last = now
         filled = int(self.width * p.fraction)
         bar = "#" * filled + "-" * (self.width - filled)
-        line = (f"{self.label} [{bar}] {p.done}/{p.total} frames  {p.fps:5.2f} fps  "
+        label = self.label if p.stage == "enhance" else f"{self.label} ({p.stage})"
+        line = (f"{label} [{bar}] {p.done}/{p.total} frames  {p.fps:5.2f} fps  "
                 f"ETA {_clock(p.eta)}  elapsed {_clock(p.elapsed)}")
         if self.tty:
             self.stream.write("\r" + line + ("\n" if final else ""))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING
 
 from ..engine.models import get_model, registry
@@ -14,6 +15,7 @@ from ..engine.session import warm_session
 from ..errors import NothingToEnhance
 from ..io.probe import VideoInfo, probe
 from ..ops.ranges import resolve_range
+from ..progress import Progress, ProgressFn
 from .clip import analyse, auto_strength, recommend
 
 if TYPE_CHECKING:
@@ -37,17 +39,22 @@ def runs_on_gpu(backend: Backend) -> bool:
     return warm_session(get_model("denoise-hq"), backend).on_gpu
 
 
-def resolve_auto(job: "Job", cancel: threading.Event | None = None, info: VideoInfo | None = None) -> "Job":
+def resolve_auto(job: "Job", cancel: threading.Event | None = None, info: VideoInfo | None = None,
+                 progress: ProgressFn | None = None) -> "Job":
     """A copy of ``job`` with model, strength and cuts decided from the analysis of its input; `--strength auto`
     also gives each shot the strength measured on it (a clean shot cut into a noisy clip is left nearly alone).
-    ``info``: the input's probe, where the caller has it."""
+    ``info``: the input's probe, where the caller has it; ``progress`` hears the analysis (stage "analyse"), which
+    decodes every frame of the range and can take minutes before the first enhanced frame."""
     if not needs_analysis(job):
         return job
     info = info or probe(job.input)
     start, end = resolve_range(job.start, job.end, info.frame_count, info.frame_rate, info.start_timecode)
     # only the frames the job enhances, and the few a window reaches past them (a cut at `start` is seen from the
     # frames before it): a Resolve clip is often seconds of an hour-long source
-    result = analyse(job.input, cancel=cancel, info=info, first=start - CONTEXT, last=end + CONTEXT)
+    began = time.monotonic()
+    report = None if progress is None else \
+        (lambda done, total: progress(Progress(done, total, time.monotonic() - began, "analyse")))
+    result = analyse(job.input, progress=report, cancel=cancel, info=info, first=start - CONTEXT, last=end + CONTEXT)
     rec = recommend(result, gpu=job.model == "auto" and runs_on_gpu(job.backend))
     if job.model == "auto" and rec["model"] is None:
         raise NothingToEnhance(f"--model auto: {job.input} needs no enhancing ({rec['reason']}); no output written. "

@@ -36,6 +36,7 @@ class _Live:
     total: int = 0
     fresh: int = 0  # frames processed in this run (resumed segments excluded), for fps
     started: float = field(default_factory=time.monotonic)
+    analysis: Progress | None = None  # while the job analyses its clip (auto settings, a temporal model's cuts)
 
     @property
     def fps(self) -> float | None:
@@ -102,7 +103,11 @@ class Runner:
             live = self._live.get(job["id"])
             if live is not None and job["state"] == "running":
                 job = {**job, "frames_done": live.done, "frames_total": live.total or job["frames_total"],
-                       "fps": live.fps, "eta": live.eta}
+                       "fps": live.fps, "eta": live.eta, "phase": "analysing" if live.analysis else "enhancing"}
+                if live.analysis:
+                    a = live.analysis
+                    job["analysis"] = {"frames_done": a.done, "frames_total": a.total, "fps": round(a.fps, 3),
+                                       "eta": round(a.eta, 2) if a.eta is not None else None}
         return job
 
     @property
@@ -172,7 +177,12 @@ class Runner:
         started = time.monotonic()
         if needs_analysis(pjob):  # "auto" model or strength, or a temporal model's shot cuts: as `vdiff enhance`
             log.info("job %s: analysing %s", job_id, pjob.input)
-            pjob = resolve_auto(pjob, cancel=live.cancel, info=info)
+            def analysing(p: Progress) -> None:
+                live.analysis = p
+            try:
+                pjob = resolve_auto(pjob, live.cancel, info, analysing)
+            finally:
+                live.analysis = None
             log.info("job %s: model %s, strength %s, cuts %s", job_id, pjob.model, pjob.strength, sorted(pjob.cuts))
         enh = Enhancer(pjob.model, pjob.backend, pjob.tile, pjob.overlap, pjob.strength, tta=pjob.tta)
         settings = choose_settings(str(output), info, pjob.codec, pjob.bit_depth)
