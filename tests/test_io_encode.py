@@ -228,3 +228,33 @@ def test_odd_width_gets_prores_4444_and_a_clear_refusal_where_a_codec_cannot(tmp
     h264 = type(h264)(h264.codec, "yuv420p", h264.options, h264.label)
     with pytest.raises(OutputError, match=r"4:2:0 needs an even width and height, got 161x91: crop to even"):
         Encoder(str(tmp_path / "o.mp4"), info, h264, 161, 91)
+
+
+HDR10 = ("log-level=error:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+         ":max-cll=1000,400")
+
+
+def test_hdr10_metadata_survives_into_h265_and_is_named_where_it_cannot(tmp_path, caplog):
+    """Mastering display and MaxCLL/MaxFALL of an HDR10 source come back exactly in H.265 output; a ProRes output,
+    which this writer cannot give them, says so."""
+    import av
+
+    from vdiff_ofx.io.hdr import read_hdr
+
+    src = tmp_path / "hdr10.mp4"
+    make_clip(src, "libx265", "yuv420p10le", n=4, size=(128, 72), colour=("bt2020", "smpte2084", "bt2020nc", "tv"),
+              options={"crf": "20", "x265-params": HDR10})
+    info = probe(str(src))
+    assert info.hdr is not None and info.hdr.max_cll == 1000 and info.hdr.max_fall == 400
+    assert info.hdr.luminance == (0.005, 1000.0) and info.hdr.primaries[1] == (0.265, 0.69)  # green
+    _, _, out = _transcode(src, tmp_path / "out.mp4", "h265_10bit")
+    assert out.hdr == info.hdr and out.color_trc == "smpte2084"
+    with av.open(str(tmp_path / "out.mp4")) as c:  # every frame a player might start at carries it
+        assert all(read_hdr(f) == info.hdr for f in c.decode(video=0))
+    with caplog.at_level("WARNING", logger="vdiff_ofx.io.encode"):
+        _, _, mov = _transcode(src, tmp_path / "out.mov", "prores_hq")
+    assert mov.hdr is None and any("HDR10 metadata (mastering 0.005-1000 cd/m2, MaxCLL 1000 MaxFALL 400)"
+                                   in r.getMessage() for r in caplog.records)
+    plain = tmp_path / "sdr.mp4"
+    make_clip(plain, "libx265", "yuv420p10le", n=2, size=(64, 48), options={"x265-params": "log-level=error"})
+    assert probe(str(plain)).hdr is None

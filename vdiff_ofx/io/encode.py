@@ -1,8 +1,8 @@
 """Write processed float RGB frames to a file the editor can drop back on the timeline.
 
 Everything the editor relies on besides the pixels is carried over from the
-source: colour tags, start timecode, rotation, frame rate and per-frame
-timestamps (so VFR survives), and audio/subtitle packets remuxed byte for byte.
+source: colour tags, HDR10 metadata (H.265), start timecode, rotation, pixel aspect ratio, frame rate and
+per-frame timestamps (so VFR survives), and audio/subtitle packets remuxed byte for byte.
 """
 
 from __future__ import annotations
@@ -172,8 +172,15 @@ class Encoder:
             raise OutputError(f"{s.label or 'DNxHR'} needs at least 256x120 pixels, "
                               f"got {self.width}x{self.height}: use ProRes or FFV1")
         codec = "prores_ks" if s.codec == "prores" and self.width % 2 else s.codec  # 4444: `prores` needs even
+        options = dict(s.options)
+        if src.hdr and codec == "libx265":
+            options["x265-params"] = ":".join(p for p in (options.get("x265-params"), src.hdr.x265_params()) if p)
+        elif src.hdr:
+            log.warning("the source's HDR10 metadata (%s) is written only to H.265 output (-c h265_10bit); this %s "
+                        "file leaves it out (Resolve grades without it; players would guess it)", src.hdr,
+                        s.label or codec)
         try:
-            vs = self._out.add_stream(codec, rate=rate, options=dict(s.options))
+            vs = self._out.add_stream(codec, rate=rate, options=options)
         except (av.FFmpegError, ValueError) as exc:
             raise OutputError(f"encoder {s.codec} is not available: {reason(exc)}") from None
         vs.width, vs.height = self.width, self.height

@@ -18,6 +18,7 @@ from av.video.format import VideoFormat
 
 from vdiff_ofx.errors import InputError
 from vdiff_ofx.io._averr import reason
+from vdiff_ofx.io.hdr import HdrStatic, read_hdr
 from vdiff_ofx.io.colour import PRIMARIES, RANGES, SPACES, TRC, format_layout, name_of
 from vdiff_ofx.io.streams import decoded
 from vdiff_ofx.ops.fields import FIELD_ORDERS, with_first
@@ -59,6 +60,7 @@ class VideoInfo:
     frame_pts: tuple[int, ...] = field(default=(), repr=False, compare=False)
     field_order: str | None = None   # interlaced: "tt", "bb", "tb" or "bt" (ops.fields.FIELD_ORDERS); None progressive
     sample_aspect: Fraction | None = None  # pixel aspect of an anamorphic source (HDV 4/3, PAL DV 16/15); None square
+    hdr: HdrStatic | None = field(default=None, compare=False)  # HDR10 mastering display / light level (io.hdr)
 
 
 def _chroma(pix_fmt: str) -> str:
@@ -309,4 +311,5 @@ def _probe_open(path: str, container) -> VideoInfo:
         frame_pts=frame_pts,
         field_order=_field_order(cc, first),
         sample_aspect=_sample_aspect(vs),
+        hdr=read_hdr(first),
     )
