@@ -125,3 +125,54 @@ def test_raw_elementary_stream_counts_and_decodes_every_frame(tmp_path, codec, e
     frames = [f.rgb for f in decode_frames(info, start=3)]
     assert len(frames) == 7
     assert np.abs(frames[0][..., :3] - src[3][..., :3]).mean() < np.abs(frames[0][..., :3] - src[4][..., :3]).mean()
+
+
+def _write(path, fmt: str, codec: str, pts: list[int], audio_first: bool = False, pix_fmt: str = "yuv420p"):
+    """Frames of a moving bar at the given pts (1/25 s each); optionally an AAC stream ahead of the video."""
+    with av.open(str(path), "w", format=fmt) as out:
+        a = None
+        if audio_first:
+            a = out.add_stream("aac", rate=48000)
+            a.layout = "mono"
+        vs = out.add_stream(codec, rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, pix_fmt
+        for p in pts:
+            rgb = np.zeros((48, 64, 3), np.uint8)
+            rgb[:, 2 * p:2 * p + 6] = 255
+            f = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix_fmt)
+            f.pts, f.time_base = p, Fraction(1, 25)
+            for pkt in vs.encode(f):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+        if a is not None:
+            af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            af.sample_rate, af.pts = 48000, 0
+            for pkt in [*a.encode(af), *a.encode()]:
+                out.mux(pkt)
+
+
+def test_video_that_is_not_the_first_stream(tmp_path):
+    """A container whose frames are counted from its packets (Matroska, FLV, TS) with audio ahead of the video:
+    the video stream's own packets are counted (the count indexed the video list by the container index)."""
+    from vdiff_ofx.io.decode import decode_frames
+
+    p = tmp_path / "audio_first.mkv"
+    _write(p, "matroska", "libx264", list(range(9)), audio_first=True)
+    info = probe(str(p))
+    assert info.stream_index == 1 and info.frame_count == 9
+    assert len(list(decode_frames(info))) == 9
+
+
+def test_avi_dropped_frame_is_no_truncation(tmp_path):
+    """AVI writes a dropped frame as an empty chunk its header counts; the frames there are keep their times."""
+    from vdiff_ofx.io.decode import decode_frames
+
+    p = tmp_path / "dropped.avi"
+    _write(p, "avi", "mjpeg", [0, 1, 3, 4, 5], pix_fmt="yuvj420p")
+    with av.open(str(p)) as c:
+        assert c.streams.video[0].frames == 6  # the header counts the gap
+    info = probe(str(p))
+    assert info.frame_count == 5
+    frames = list(decode_frames(info))
+    assert [f.pts for f in frames] == [0, 1, 3, 4, 5]

@@ -242,6 +242,10 @@ def _probe_open(path: str, container) -> VideoInfo:
             ts = sorted(e.timestamp for e in vs.index_entries if not e.is_discard)
         except Exception:  # noqa: BLE001 - index access is best-effort
             ts = []
+        if fmt_name == "avi" and 0 < len(ts) < count:
+            # AVI has no timestamps: a dropped frame (capture cards, encoders that skip one) is an empty chunk that
+            # the header counts and no decoder returns; the index holds the frames there are, at their times
+            count = len(ts)
         vfr = _is_vfr([b - a for a, b in zip(ts, ts[1:])], tb)
     else:
         pts_list: list[int | None] = []
@@ -251,7 +255,7 @@ def _probe_open(path: str, container) -> VideoInfo:
                 container.seek(0)
             except (av.FFmpegError, OSError):  # a raw elementary stream (.h264, .hevc) cannot seek: read it afresh
                 counting = av.open(path)
-            for pkt in counting.demux(counting.streams.video[vs.index]):
+            for pkt in counting.demux(counting.streams[vs.index]):
                 if pkt.size == 0:
                     continue
                 pts_list.append(pkt.pts)
