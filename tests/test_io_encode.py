@@ -256,5 +256,5 @@ def test_hdr10_metadata_survives_into_h265_and_is_named_where_it_cannot(tmp_path
     assert mov.hdr is None and any("HDR10 metadata (mastering 0.005-1000 cd/m2, MaxCLL 1000 MaxFALL 400)"
                                    in r.getMessage() for r in caplog.records)
     plain = tmp_path / "sdr.mp4"
-    make_clip(plain, "libx265", "yuv420p10le", n=2, size=(64, 48), options={"x265-params": "log-level=error"})
+    make_clip(plain, "libx265", "yuv420p10le", n=4, size=(128, 72), options={"x265-params": "log-level=error"})
     assert probe(str(plain)).hdr is None

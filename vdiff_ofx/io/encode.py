@@ -17,15 +17,16 @@ import numpy as np
 from vdiff_ofx.errors import OutputError
 from vdiff_ofx.io._averr import output_errors, reason
 from vdiff_ofx.io.codecs import EncodeSettings, container_of
+from vdiff_ofx.io.copies import StreamCopier
 from vdiff_ofx.io.colour import PRIMARIES, SPACES, TRC, is_yuv_format, matrix_for, rgb_to_frame, value_of
 from vdiff_ofx.io.probe import VideoInfo, frame_graph
 from vdiff_ofx.ops.fields import FIELD_ORDERS, top_first
 
 log = logging.getLogger(__name__)
 
-_MUXERS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska"}
+MUXERS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska"}
 _FULL_RANGE_OK = ("ffv1", "libx264", "libx265")  # ProRes/DNxHR are always limited range
-_LOOKAHEAD_S = 0.5  # copied packets are muxed up to this far ahead of the video
+LOOKAHEAD_S = 0.5  # copied packets are muxed up to this far ahead of the video
 # What FFmpeg's `prores` encoder can write in the ProRes frame header; it writes anything else as 0, which reads back
 # as an RGB matrix / reserved transfer (measured), so a BT.470BG-tagged clip would come back with false colours.
 _PRORES_SPACES = {"bt709", "smpte170m", "bt2020nc", "bt470bg"}  # bt470bg is written as smpte170m (same matrix)
@@ -152,16 +153,13 @@ class Encoder:
         if not os.access(folder, os.W_OK):
             raise OutputError(f"cannot create {path}: permission denied")
         with output_errors(path, "cannot create"):
-            self._out = av.open(path, "w", format=_MUXERS[ext])
+            self._out = av.open(path, "w", format=MUXERS[ext])
+        self._copier: StreamCopier | None = None
         try:
             self._setup_video(rate, yuv)
-            self._copies: dict[int, object] = {}
-            self._src = None
-            self._src_packets = None
-            self._pending = None
-            if copy_streams:
-                self._setup_copies()
+            self._copier = StreamCopier(self._out, source) if copy_streams else None
         except BaseException:
+            self._close_source()
             self._out.close()
             raise
 
@@ -215,32 +213,6 @@ class Encoder:
         self._vs = vs
         self._flag_fields = _FieldFlags(fields, self.time_base) if fields else None
 
-    def _setup_copies(self) -> None:
-        """Add a stream-copy output for each audio/subtitle stream the container can hold."""
-        try:
-            self._src = av.open(self.source.path)
-        except (av.FFmpegError, OSError) as exc:
-            log.warning("not copying audio: cannot reopen %s: %s", self.source.path, reason(exc))
-            return
-        supported = getattr(self._out, "supported_codecs", None)
-        for st in self._src.streams:
-            if st.index == self.source.stream_index or st.type not in ("audio", "subtitle"):
-                continue  # tmcd/data is regenerated from the timecode tag; extra video is dropped
-            name = getattr(st.codec_context, "name", None)
-            if supported is not None and name not in supported:
-                log.warning("not copying %s stream %d (%s): %s cannot hold it", st.type, st.index, name,
-                            self._out.format.name)
-                continue
-            try:
-                self._copies[st.index] = self._out.add_stream_from_template(st)
-            except (av.FFmpegError, ValueError) as exc:
-                log.warning("not copying %s stream %d: %s", st.type, st.index, reason(exc))
-        if self._copies:
-            self._src_packets = self._src.demux([self._src.streams[i] for i in self._copies])
-        else:
-            self._src.close()
-            self._src = None
-
     # -- writing -------------------------------------------------------------------------------------------
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
         """Encode one float32 HxWx3(4) frame (0..1, clipped, rounded at the output bit depth).
@@ -283,36 +255,8 @@ class Encoder:
         with output_errors(self.path, f"cannot encode {self.settings.label} to"):
             for pkt in self._vs.encode(frame):
                 self._out.mux(pkt)
-            self._pump(float((pts - self._first_pts) * self.time_base) + _LOOKAHEAD_S)
-
-    def _pump(self, until_s: float | None) -> None:
-        """Mux copied source packets up to ``until_s`` seconds (all when None)."""
-        if self._src_packets is None:
-            return
-        while True:
-            pkt = self._pending
-            self._pending = None
-            if pkt is None:
-                try:
-                    pkt = next(self._src_packets)
-                except StopIteration:
-                    self._src_packets = None
-                    return
-                except (av.FFmpegError, OSError) as exc:
-                    log.warning("stopped copying audio at a damaged packet: %s", reason(exc))
-                    self._src_packets = None
-                    return
-            if pkt.size == 0 or pkt.dts is None and pkt.pts is None:
-                continue
-            t = pkt.dts if pkt.dts is not None else pkt.pts
-            if until_s is not None and float(t * pkt.time_base) - self._start_s() > until_s:
-                self._pending = pkt
-                return
-            pkt.stream = self._copies[pkt.stream.index]
-            self._out.mux(pkt)
-
-    def _start_s(self) -> float:
-        return float((self.source.start_pts or 0) * self.source.time_base)
+            if self._copier is not None:
+                self._copier.pump(float((pts - self._first_pts) * self.time_base) + LOOKAHEAD_S)
 
     def close(self) -> None:
         """Flush the encoder, mux the rest of the copied streams and finish the file."""
@@ -323,7 +267,8 @@ class Encoder:
             with output_errors(self.path):
                 for pkt in self._vs.encode(None):
                     self._out.mux(pkt)
-                self._pump(None)
+                if self._copier is not None:
+                    self._copier.pump(None)
                 self._out.close()
         except BaseException:
             try:
@@ -347,10 +292,8 @@ class Encoder:
             self._close_source()
 
     def _close_source(self) -> None:
-        if self._src is not None:
-            self._src.close()
-            self._src = None
-            self._src_packets = None
+        if self._copier is not None:
+            self._copier.close()
 
     def __enter__(self) -> Encoder:
         return self

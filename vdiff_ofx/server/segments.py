@@ -9,7 +9,6 @@ uninterrupted run's. Long-GOP codecs (H.264/H.265) and VFR sources run as one pi
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,17 +17,15 @@ from pathlib import Path
 import av
 
 from ..errors import OutputError
-from ..io._averr import output_errors, reason
+from ..io._averr import output_errors
 from ..io.codecs import EncodeSettings, container_of
+from ..io.copies import StreamCopier
+from ..io.encode import LOOKAHEAD_S, MUXERS
 from ..io.probe import VideoInfo
 from ..pipeline import partial_name
 from .store import Segment
 
-log = logging.getLogger(__name__)
-
 INTRA_CODECS = ("prores", "prores_ks", "dnxhd", "ffv1")
-_MUXERS = {".mov": "mov", ".mp4": "mp4", ".mkv": "matroska"}
-_LOOKAHEAD_S = 0.5
 
 
 def can_segment(settings: EncodeSettings, info: VideoInfo) -> bool:
@@ -72,10 +69,10 @@ def join(parts: list[tuple[Segment, Span]], output: Path, source: VideoInfo, job
     tb = 1 / rate
     temp = partial_name(output)
     written = 0
-    src = None
+    copier = None
     try:
         with output_errors(str(output), "cannot create"):
-            out = av.open(str(temp), "w", format=_MUXERS[ext])
+            out = av.open(str(temp), "w", format=MUXERS[ext])
         try:
             with av.open(parts[0][0].path) as first:
                 vs = out.add_stream_from_template(first.streams.video[0])
@@ -88,9 +85,7 @@ def join(parts: list[tuple[Segment, Span]], output: Path, source: VideoInfo, job
                 vs.metadata["timecode"] = timecode
             if source.rotation:
                 vs.set_display_rotation(source.rotation)
-            copies, src = _copy_streams(out, source) if copy_streams else ({}, None)
-            audio = src.demux([src.streams[i] for i in copies]) if copies else None
-            pending: list = []
+            copier = StreamCopier(out, source) if copy_streams else None
             for seg, span in parts:
                 with av.open(seg.path) as part:
                     keep = range(span.head, span.head + (seg.end - seg.start))
@@ -100,8 +95,8 @@ def join(parts: list[tuple[Segment, Span]], output: Path, source: VideoInfo, job
                             continue
                         if n in keep:
                             frame_no = seg.start - job_start + (n - span.head)
-                            audio = _pump(out, audio, copies, pending, float(frame_no * tb) + _LOOKAHEAD_S,
-                                          source)
+                            if copier is not None:
+                                copier.pump(float(frame_no * tb) + LOOKAHEAD_S)
                             pkt.stream = vs
                             pkt.pts = pkt.dts = frame_no
                             pkt.duration = 1
@@ -113,7 +108,8 @@ def join(parts: list[tuple[Segment, Span]], output: Path, source: VideoInfo, job
                     if n < keep.stop:
                         raise OutputError(f"segment {seg.path} has {n} frames, expected {keep.stop}; "
                                           "it will be redone")
-            _pump(out, audio, copies, pending, None, source)
+            if copier is not None:
+                copier.pump(None)
         finally:
             with output_errors(str(output)):
                 out.close()
@@ -122,60 +118,9 @@ def join(parts: list[tuple[Segment, Span]], output: Path, source: VideoInfo, job
         temp.unlink(missing_ok=True)
         raise
     finally:
-        if src is not None:
-            src.close()
+        if copier is not None:
+            copier.close()
     return written
-
-
-def _copy_streams(out, source: VideoInfo) -> tuple[dict, object | None]:
-    """Audio/subtitle streams of the source the container can hold, as the pipeline's encoder copies them."""
-    try:
-        src = av.open(source.path)
-    except (av.FFmpegError, OSError) as exc:
-        log.warning("not copying audio: cannot reopen %s: %s", source.path, reason(exc))
-        return {}, None
-    supported = getattr(out, "supported_codecs", None)
-    copies = {}
-    for st in src.streams:
-        if st.index == source.stream_index or st.type not in ("audio", "subtitle"):
-            continue
-        name = getattr(st.codec_context, "name", None)
-        if supported is not None and name not in supported:
-            continue
-        try:
-            copies[st.index] = out.add_stream_from_template(st)
-        except (av.FFmpegError, ValueError) as exc:
-            log.warning("not copying %s stream %d: %s", st.type, st.index, reason(exc))
-    if not copies:
-        src.close()
-        return {}, None
-    return copies, src
-
-
-def _pump(out, packets, copies: dict, pending: list, until_s: float | None, source: VideoInfo):
-    """Mux copied packets up to ``until_s`` seconds after the video start (all when None)."""
-    if packets is None:
-        return None
-    start_s = float((source.start_pts or 0) * source.time_base)
-    while True:
-        if pending:
-            pkt = pending.pop()
-        else:
-            try:
-                pkt = next(packets)
-            except StopIteration:
-                return None
-            except (av.FFmpegError, OSError) as exc:
-                log.warning("stopped copying audio at a damaged packet: %s", reason(exc))
-                return None
-        if pkt.size == 0 or pkt.dts is None and pkt.pts is None:
-            continue
-        t = pkt.dts if pkt.dts is not None else pkt.pts
-        if until_s is not None and float(t * pkt.time_base) - start_s > until_s:
-            pending.append(pkt)
-            return packets
-        pkt.stream = copies[pkt.stream.index]
-        out.mux(pkt)
 
 
 def remove_partials(path: Path) -> None:
