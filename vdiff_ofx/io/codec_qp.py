@@ -18,6 +18,7 @@ import numpy as np
 
 from .av1_qp import Av1Qp
 from .hevc_qp import HevcQp
+from .streams import side_data
 
 # Decoders whose QP table this module reads, each on its own scale (analysis.clip.HEAVY_QP has a threshold per
 # codec): H.264's QP 0-51 (AV_VIDEO_ENC_PARAMS_H264), VP9's quantiser index 0-255 (AV_VIDEO_ENC_PARAMS_VP9, the
@@ -55,7 +56,7 @@ def frame_qp(frame: av.VideoFrame, codec: str = "h264") -> float | None:
     CRF 18 reads ~37 where the 8-bit one reads ~24, so the offset is taken off and one threshold serves both. (VP9's
     index is the same at every depth: its step tables scale with it.)
     """
-    for sd in frame.side_data or ():
+    for sd in side_data(frame):
         if sd.type.name == "VIDEO_ENC_PARAMS":
             qp = parse_qp(bytes(sd), QP_CODECS.get(codec, -1))
             if qp is None or codec != "h264":

@@ -10,6 +10,8 @@ of that up/down pair, so decode -> encode is (near) lossless on 4:2:0/4:2:2.
 
 from __future__ import annotations
 
+import re
+
 import cv2
 import numpy as np
 from av.video.frame import VideoFrame
@@ -73,6 +75,11 @@ def range_for(color_range: str | None, pix_fmt: str) -> str:
     return "tv"
 
 
+def _is_float(pix_fmt: str) -> bool:
+    """Float samples (gbrpf32le, gbrpf16le, grayf32le ...): read as numbers, never as integer codes."""
+    return re.search(r"f(16|32)(le|be)?$", pix_fmt) is not None
+
+
 def format_layout(pix_fmt: str) -> tuple[str, int, bool, bool]:
     """(planar pix_fmt we read/write, bit depth, is_rgb, has_alpha) for a pixel format."""
     fmt = VideoFormat(pix_fmt)
@@ -81,7 +88,7 @@ def format_layout(pix_fmt: str) -> tuple[str, int, bool, bool]:
     alpha = any(c.is_alpha for c in comps)
     planes = {c.plane for c in comps}
     direct = (fmt.is_planar or len(comps) == 1) and len(planes) == len(comps) and not fmt.has_palette \
-        and not fmt.is_bayer and not fmt.is_big_endian and 8 <= bits <= 16 and "f" not in pix_fmt[-3:]
+        and not fmt.is_bayer and not fmt.is_big_endian and 8 <= bits <= 16 and not _is_float(pix_fmt)
     if direct:
         return pix_fmt, bits, fmt.is_rgb, alpha
     if pix_fmt in _PLANAR_EQUIV:
@@ -199,6 +206,18 @@ def frame_to_rgb(frame: VideoFrame, colorspace: str | None = None, color_range: 
     ``interlaced``: the frame holds two fields, so 4:2:0 chroma is upsampled within each field.
     """
     src_fmt = frame.format.name
+    if _is_float(src_fmt) and src_fmt not in _PACKED_RGB:  # half-float EXR and the like: to 32-bit float, exactly
+        src_fmt = "gbrapf32le" if any(c.is_alpha for c in frame.format.components) else "gbrpf32le"
+        frame = frame.reformat(format=src_fmt)
+    if src_fmt in _PACKED_RGB or src_fmt in _PACKED_BGR:  # image files: read as stored (swscale's route through
+        # 16-bit planar was up to 1.5 codes off on 8-bit RGB)
+        order = _PACKED_BGR.get(src_fmt)
+        dtype, top, _ = _PACKED_RGB[src_fmt] if order is None else (np.uint8, 255, False)
+        arr = frame.to_ndarray()
+        if order is not None:
+            arr = arr[..., order]
+        out = arr.astype(np.float32)
+        return out if top is None else out / np.float32(top)
     planar, bits, is_rgb, alpha = format_layout(src_fmt)
     if planar != src_fmt:
         frame = frame.reformat(format=planar)
@@ -251,6 +270,15 @@ def _norm_chroma(p: np.ndarray, bits: int, rng: str) -> np.ndarray:
     return p / np.float32(224 * (1 << (bits - 8)))
 
 
+# Pixel formats PyAV builds from an H x W x C array in RGB(A) order: (sample type, full scale or None for float,
+# alpha). Image sequences write these (DPX / TIFF / PNG 8 and 16 bit, EXR float).
+_PACKED_RGB = {"rgb24": (np.uint8, 255, False), "rgba": (np.uint8, 255, True),
+               "rgb48le": (np.uint16, 65535, False), "rgb48be": (np.uint16, 65535, False),
+               "rgba64le": (np.uint16, 65535, True), "rgba64be": (np.uint16, 65535, True),
+               "gbrpf32le": (np.float32, None, False), "gbrapf32le": (np.float32, None, True)}
+_PACKED_BGR = {"bgr24": [2, 1, 0], "bgra": [2, 1, 0, 3]}  # 8-bit layouts some decoders return: RGB(A) order
+
+
 def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colorspace: str | None = None,
                  color_range: str | None = None, interlaced: bool = False) -> VideoFrame:
     """Encode float RGB(A) 0..1 into a new frame of ``pix_fmt`` (clipped, rounded at the target bit depth).
@@ -263,6 +291,14 @@ def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colorspace: str | None = None,
         raise ValueError(f"expected HxWx3 or HxWx4 array, got shape {rgb.shape}")
     h, w = rgb.shape[:2]
     rgb = np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0)
+    if pix_fmt in _PACKED_RGB:  # image files' layouts: built as they are stored, rounded once (no 16-bit detour)
+        dtype, top, alpha = _PACKED_RGB[pix_fmt]
+        if alpha:
+            rgb = rgb if rgb.shape[2] == 4 else np.dstack([rgb, np.ones((h, w), np.float32)])
+        else:
+            rgb = rgb[..., :3]
+        vals = rgb if top is None else np.rint(rgb * np.float32(top))
+        return VideoFrame.from_ndarray(np.ascontiguousarray(vals.astype(dtype)), format=pix_fmt)
     planar, bits, is_rgb, alpha = format_layout(pix_fmt)
     frame = VideoFrame(w, h, planar)
     scale = np.float32((1 << bits) - 1)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import av
 
+from .streams import side_data
+
 _MASTERING = struct.Struct("=20i")  # display_primaries[3][2], white_point[2], min, max (AVRationals); 2 flags follow
 _LIGHT = struct.Struct("=2I")          # MaxCLL, MaxFALL (cd/m2)
 
@@ -59,7 +61,7 @@ def read_hdr(frame: av.VideoFrame) -> HdrStatic | None:
     """The frame's HDR10 static metadata, or None when it carries none (or only malformed side data)."""
     primaries = white = luminance = None
     max_cll = max_fall = None
-    for sd in frame.side_data or ():
+    for sd in side_data(frame):
         name = sd.type.name
         if name == "MASTERING_DISPLAY_METADATA":
             buf = bytes(sd)

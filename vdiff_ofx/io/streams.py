@@ -36,3 +36,15 @@ def decoded(container, stream, on_packet: Callable[[av.Packet], None] | None = N
         if on_packet is not None:
             on_packet(packet)
         yield from ctx.decode(packet)
+
+
+def side_data(frame: av.VideoFrame) -> list:
+    """The frame's side data, or none where PyAV cannot list it.
+
+    Why: PyAV builds the whole list at once and raises ValueError on a type its enum does not know (FFmpeg keeps
+    adding them; a TIFF's ICC profile is one), which would make a readable file fail on metadata nobody asked for.
+    """
+    try:
+        return list(frame.side_data or ())
+    except ValueError:
+        return []
