@@ -54,6 +54,15 @@ def _ops(args: argparse.Namespace, width: int, height: int, sar: Fraction | None
     return ops
 
 
+def _rate(text: str) -> Fraction:
+    from .io.sequence import parse_rate
+
+    try:
+        return parse_rate(text)
+    except VdiffError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _strength(text: str) -> float | str:
     if text == "auto":
         return text
@@ -68,13 +77,15 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     from .pipeline import Job, run
     from .progress import TerminalBar
 
-    info = probe(args.input)
-    output = args.output or str(Path(args.input).with_name(f"{Path(args.input).stem}_vdiff.mov"))
+    info = probe(args.input, args.fps)
+    stem = info.sequence.name() if info.sequence else Path(args.input).stem
+    output = args.output or str(Path(args.input).with_name(f"{stem}_vdiff.mov"))
     job = Job(
         input=args.input, output=output, model=args.model, strength=args.strength, tile=args.tile,
         overlap=args.overlap, tta=args.tta, backend=_backend(args), codec=args.codec, bit_depth=args.bit_depth,
-        start=args.start, end=args.end, ops=_ops(args, info.width, info.height, info.sample_aspect), overwrite=args.overwrite,
-        copy_streams=not args.no_audio, fields=args.fields,
+        start=args.start, end=args.end, ops=_ops(args, info.width, info.height, info.sample_aspect),
+        overwrite=args.overwrite,
+        copy_streams=not args.no_audio, fields=args.fields, frame_rate=args.fps,
     )
     cancel = threading.Event()
     bar = None if args.quiet else TerminalBar(Path(args.input).name)
@@ -198,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "'progressive': the source is progressive (PsF or wrongly flagged); "
                         "'auto' (default): woven at 1x, separate for upscalers")
     e.add_argument("--no-audio", action="store_true", help="do not copy audio and other streams")
+    e.add_argument("--fps", type=_rate, default=None,
+                   help="an image sequence's frame rate (input shot_[1001-1100].dpx, shot.%%04d.dpx or "
+                        "shot.####.dpx; default 24); movies keep their own")
     e.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     e.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_backend_args(e)

@@ -25,6 +25,7 @@ from .io.codecs import EncodeSettings, choose_settings
 from .io.decode import decode_frames
 from .io.encode import Encoder
 from .io.probe import VideoInfo, probe
+from .io.sequence import discard, existing_outputs, find_sequence, first_number, output_sequence, publish
 from .ops.fields import FIELD_MODES, by_field, check_field_mode, resolve_mode
 from .ops.geometry import Op, apply, output_aspect, output_size
 from .ops.ranges import frames_to_timecode, resolve_range, timecode_to_frames
@@ -61,6 +62,7 @@ class Job:
     queue_size: int = 4
     io_threads: int = 0  # colour-conversion threads per I/O stage (0: parallel.io_workers picks)
     fields: str = "auto"  # interlaced sources: one of FIELD_MODES (plan_fields says what each does)
+    frame_rate: Fraction | None = None  # an image sequence's (io.sequence; default 24); movies keep their own
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,15 @@ def check_paths(source: Path, output: Path, overwrite: bool) -> None:
         raise OutputError(f"output {output} is a folder; give a file name such as {output / 'clip.mov'}")
     if output.exists() and not overwrite:
         raise OutputError(f"{output} already exists; pass --overwrite to replace it")
+    pattern = output_sequence(str(output))
+    if pattern is not None:
+        source_seq = find_sequence(str(source))
+        there = existing_outputs(pattern)
+        if source_seq is not None and os.path.abspath(source_seq.pattern) == os.path.abspath(pattern):
+            raise OutputError(f"refusing to write over the source sequence {source}; choose another output name")
+        if there and not overwrite:
+            raise OutputError(f"{len(there)} file(s) of {output} already exist ({there[0]} ...); pass --overwrite "
+                              "to replace them")
     folder = output.parent
     if not folder.is_dir():
         raise OutputError(f"output folder {folder} does not exist")
@@ -197,7 +208,7 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     check_field_mode(job.fields)
     source, output = Path(job.input), Path(job.output)
     check_paths(source, output, job.overwrite)
-    info = probe(str(source))
+    info = probe(str(source), job.frame_rate)
     if enhancer is None:
         from .analysis.auto import resolve_auto
 
@@ -213,6 +224,7 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     settings = choose_settings(str(output), info, job.codec, job.bit_depth, width)
     total = end - start
     temp = partial_name(output)
+    numbered = first_number(info.sequence, start)  # an image-sequence output's first file number
     full_range = start == 0 and end == info.frame_count
     workers = io_workers(job.io_threads)
     decoded: queue.Queue = queue.Queue(job.queue_size)
@@ -266,7 +278,7 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     try:
         sar = output_aspect(job.ops, info.width, info.height, info.sample_aspect)  # a model scales both sides alike
         encoder = Encoder(str(temp), output_info(info, start, width, height, fields.order, sar), settings, width,
-                          height, copy_streams=job.copy_streams and full_range)
+                          height, copy_streams=job.copy_streams and full_range, first_number=numbered)
         stages += [_Stage("vdiff-decode", decode), _Stage("vdiff-enhance", enhance), _Stage("vdiff-encode", encode)]
         for s in stages:
             s.start()
@@ -287,7 +299,7 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
             raise VdiffError(f"only {done} of {total} frames came through; output discarded")
         encoder.close()
         encoder = None
-        os.replace(temp, output)
+        publish(temp, output, numbered, total)
     except BaseException as exc:
         cancel.set()
         for s in stages:  # the encode stage must be out of encoder.write() before the encoder is aborted
@@ -298,7 +310,7 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
             except Exception:
                 pass
         try:
-            temp.unlink(missing_ok=True)
+            discard(temp, numbered, total)
         except OSError:
             pass
         if isinstance(exc, OSError):
@@ -314,7 +326,7 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
 
 def frames_in(job: Job) -> int:
     """How many frames a job will write (for queue displays before it starts)."""
-    info = probe(job.input)
+    info = probe(job.input, job.frame_rate)
     s, e = resolve_range(job.start, job.end, info.frame_count, info.frame_rate, info.start_timecode)
     return e - s
 

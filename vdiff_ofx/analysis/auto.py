@@ -47,7 +47,7 @@ def resolve_auto(job: "Job", cancel: threading.Event | None = None, info: VideoI
     decodes every frame of the range and can take minutes before the first enhanced frame."""
     if not needs_analysis(job):
         return job
-    info = info or probe(job.input)
+    info = info or probe(job.input, job.frame_rate)
     start, end = resolve_range(job.start, job.end, info.frame_count, info.frame_rate, info.start_timecode)
     # only the frames the job enhances, and the few a window reaches past them (a cut at `start` is seen from the
     # frames before it): a Resolve clip is often seconds of an hour-long source

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from vdiff_ofx.errors import OutputError
 from vdiff_ofx.io.probe import VideoInfo
+from vdiff_ofx.io.sequence import output_sequence
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,21 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("h265_10bit", "H.265 10-bit", "libx265", (".mp4", ".mov", ".mkv"), (10, 12), _X265),
     Preset("ffv1", "FFV1 (lossless)", "ffv1", (".mkv",), (8, 10, 12, 16),
            {"level": "3", "slicecrc": "1", "g": "1"}),
+    # image sequences (io.sequence): one file per frame, numbered as the source's frames
+    Preset("dpx", "DPX", "dpx", (".dpx",), (8, 10, 12, 16), {}),
+    Preset("tiff", "TIFF", "tiff", (".tif", ".tiff"), (8, 16), {"compression_algo": "deflate"}),
+    Preset("png", "PNG", "png", (".png",), (8, 16), {}),
+    Preset("exr", "OpenEXR (half float)", "exr", (".exr",), (16,), {"format": "half", "compression": "zip16"}),
 ]}
+# Each image preset's pixel format per bit depth, without and with alpha.
+_IMAGE_FORMATS = {
+    "dpx": {8: ("rgb24", "rgba"), 10: ("gbrp10le", "rgba64le"), 12: ("gbrp12le", "rgba64le"),
+            16: ("rgb48le", "rgba64le")},
+    "tiff": {8: ("rgb24", "rgba"), 16: ("rgb48le", "rgba64le")},
+    "png": {8: ("rgb24", "rgba"), 16: ("rgb48be", "rgba64be")},
+    "exr": {16: ("gbrpf32le", "gbrapf32le")},
+}
+IMAGE_EXTS = (".dpx", ".tif", ".tiff", ".png", ".exr")
 
 CONTAINERS = (".mov", ".mp4", ".mkv")
 log = logging.getLogger(__name__)
@@ -68,14 +83,21 @@ _ALIASES = {"prores": "prores_hq", "prores_ks": "prores_hq", "prores_422_hq": "p
 
 
 def container_of(output_path: str) -> str:
-    """The container extension ('.mov', '.mp4', '.mkv') of an output path; OutputError for others."""
+    """The container extension ('.mov', '.mp4', '.mkv', or an image sequence's '.dpx' ...) of an output path;
+    OutputError for others."""
     ext = os.path.splitext(output_path)[1].lower()
+    if ext in IMAGE_EXTS:
+        output_sequence(output_path)  # an image output must name the frames' number
+        return ext
     if ext not in CONTAINERS:
-        raise OutputError(f"unsupported output type '{ext or output_path}': use one of {', '.join(CONTAINERS)}")
+        raise OutputError(f"unsupported output type '{ext or output_path}': use one of {', '.join(CONTAINERS)}, "
+                          f"or an image sequence such as out.%04d.dpx ({', '.join(IMAGE_EXTS)})")
     return ext
 
 
 def _default_preset(ext: str, source: VideoInfo) -> str:
+    if ext in IMAGE_EXTS:
+        return {".tif": "tiff"}.get(ext, ext[1:])
     if ext == ".mov":
         return "prores_4444" if source.has_alpha else "prores_hq"
     if ext == ".mkv":
@@ -140,6 +162,8 @@ def choose_settings(output_path: str, source: VideoInfo, codec: str | None = Non
             pix_fmt = "yuva444p10le"
     elif preset.codec == "ffv1":
         pix_fmt = _ffv1_pix_fmt(source, depth)
+    elif name in _IMAGE_FORMATS:
+        pix_fmt = _IMAGE_FORMATS[name][depth][1 if source.has_alpha else 0]
     else:
         chroma = source.chroma if source.chroma in preset.chromas else "420"
         pix_fmt = f"yuv{chroma}p" if depth == 8 else f"yuv{chroma}p{depth}le"

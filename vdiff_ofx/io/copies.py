@@ -123,6 +123,9 @@ class StreamCopier:
         self.reencodes: dict[int, _Reencode] = {}
         self._pending: av.Packet | None = None
         self._packets = None
+        self._src = None
+        if source.sequence is not None:  # image files carry no sound
+            return
         try:
             self._src = av.open(source.path)
         except (av.FFmpegError, OSError) as exc:

@@ -19,6 +19,7 @@ from vdiff_ofx.io._averr import reason
 from vdiff_ofx.io.codec_qp import QpReader
 from vdiff_ofx.io.colour import frame_to_rgb
 from vdiff_ofx.io.probe import VideoInfo
+from vdiff_ofx.io.sequence import open_sequence
 from vdiff_ofx.parallel import ordered_map
 from vdiff_ofx.io.streams import decoded
 
@@ -68,7 +69,7 @@ def _pts_of(info: VideoInfo, index: int) -> int | None:
 
 def _open(info: VideoInfo, qp: bool = False):
     try:
-        container = av.open(info.path)
+        container = open_sequence(info.sequence, info.frame_rate) if info.sequence else av.open(info.path)
         stream = container.streams[info.stream_index]
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = 0

@@ -16,7 +16,7 @@ import numpy as np
 
 from vdiff_ofx.errors import OutputError
 from vdiff_ofx.io._averr import output_errors, reason
-from vdiff_ofx.io.codecs import EncodeSettings, container_of
+from vdiff_ofx.io.codecs import IMAGE_EXTS, EncodeSettings, container_of
 from vdiff_ofx.io.copies import StreamCopier
 from vdiff_ofx.io.colour import PRIMARIES, SPACES, TRC, is_yuv_format, matrix_for, rgb_to_frame, value_of
 from vdiff_ofx.io.probe import VideoInfo, frame_graph
@@ -122,7 +122,8 @@ class Encoder:
 
     def __init__(self, path: str, source: VideoInfo, settings: EncodeSettings, width: int, height: int,
                  frame_rate: Fraction | None = None, copy_streams: bool = True,
-                 container_path_hint: str | None = None) -> None:
+                 container_path_hint: str | None = None, first_number: int = 0) -> None:
+        """``first_number``: an image-sequence output's first file number (``path`` is then a printf pattern)."""
         self.path = path
         self.source = source
         self.settings = settings
@@ -152,12 +153,16 @@ class Encoder:
             raise OutputError(f"cannot create {path}: folder does not exist")
         if not os.access(folder, os.W_OK):
             raise OutputError(f"cannot create {path}: permission denied")
+        images = ext in IMAGE_EXTS
         with output_errors(path, "cannot create"):
-            self._out = av.open(path, "w", format=MUXERS[ext])
+            self._out = av.open(path, "w", format="image2", options={"start_number": str(first_number)}) \
+                if images else av.open(path, "w", format=MUXERS[ext])
         self._copier: StreamCopier | None = None
+        if images and copy_streams and source.other_streams:
+            log.warning("an image sequence holds no sound: %s left out", ", ".join(source.other_streams))
         try:
             self._setup_video(rate, yuv)
-            self._copier = StreamCopier(self._out, source) if copy_streams else None
+            self._copier = StreamCopier(self._out, source) if copy_streams and not images else None
         except BaseException:
             self._close_source()
             self._out.close()

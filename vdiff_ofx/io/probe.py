@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
+import numpy as np
 from av.filter import Graph
 from av.video.format import VideoFormat
 
 from vdiff_ofx.errors import InputError
 from vdiff_ofx.io._averr import reason
 from vdiff_ofx.io.hdr import HdrStatic, read_hdr
+from vdiff_ofx.io.sequence import ImageSequence, find_sequence, open_sequence
 from vdiff_ofx.io.colour import PRIMARIES, RANGES, SPACES, TRC, format_layout, name_of
 from vdiff_ofx.io.streams import decoded
 from vdiff_ofx.ops.fields import FIELD_ORDERS, with_first
@@ -61,6 +63,7 @@ class VideoInfo:
     field_order: str | None = None   # interlaced: "tt", "bb", "tb" or "bt" (ops.fields.FIELD_ORDERS); None progressive
     sample_aspect: Fraction | None = None  # pixel aspect of an anamorphic source (HDV 4/3, PAL DV 16/15); None square
     hdr: HdrStatic | None = field(default=None, compare=False)  # HDR10 mastering display / light level (io.hdr)
+    sequence: ImageSequence | None = None  # a numbered image sequence (io.sequence): frame n is file first + n
 
 
 def _chroma(pix_fmt: str) -> str:
@@ -117,6 +120,13 @@ def _field_order(cc, first: av.VideoFrame) -> str | None:
     if order == 1 or not first.interlaced_frame:
         return tag
     return with_first(tag, not _bottom_first(first))
+
+
+def _beyond_one(frame: av.VideoFrame) -> bool:
+    try:
+        return bool(np.nanmax(frame.to_ndarray()) > 1.0)
+    except (ValueError, TypeError, av.FFmpegError):  # a float layout PyAV cannot hand over as an array
+        return False
 
 
 def _sample_aspect(vs) -> Fraction | None:
@@ -187,23 +197,25 @@ def _stream_label(s) -> str:
     return f"{s.type}:{name or 'unknown'}"
 
 
-def probe(path: str) -> VideoInfo:
-    """Open ``path`` and describe its video stream; InputError (one line) when it cannot be used."""
-    if not os.path.exists(path):
+def probe(path: str, frame_rate: Fraction | None = None) -> VideoInfo:
+    """Open ``path`` (a video file, or a numbered image sequence: io.sequence) and describe its video stream;
+    InputError (one line) when it cannot be used. ``frame_rate``: a sequence's (its files carry none; default 24)."""
+    seq = find_sequence(path)
+    if seq is None and not os.path.exists(path):
         raise InputError(f"file not found: {path}")
     if os.path.isdir(path):
         raise InputError(f"is a folder, not a video file: {path}")
     try:
-        container = av.open(path)
+        container = open_sequence(seq, frame_rate) if seq else av.open(path)
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable video file: {path} ({reason(exc)})") from None
     try:
-        return _probe_open(path, container)
+        return _probe_open(path, container, seq)
     finally:
         container.close()
 
 
-def _probe_open(path: str, container) -> VideoInfo:
+def _probe_open(path: str, container, seq: ImageSequence | None = None) -> VideoInfo:
     videos = [s for s in container.streams.video
               if not (s.disposition & av.stream.Disposition.attached_pic)]
     if not videos:
@@ -230,13 +242,18 @@ def _probe_open(path: str, container) -> VideoInfo:
         raise InputError(f"no decodable video frames in {path}")
 
     pix_fmt = first.format.name
+    if ("f32" in pix_fmt or "f16" in pix_fmt) and _beyond_one(first):  # EXR: beyond what 0..1 holds
+        log.warning("%s holds values above 1.0 (scene-linear highlights); they are clipped: the models work on "
+                    "0..1 pictures", path)
     _, bits, _, alpha = format_layout(pix_fmt)
     bits = max(c.bits for c in first.format.components)
 
     # Frame count and timestamps.
     frame_pts: tuple[int, ...] = ()
     header_ok = any(f in fmt_name.split(",") for f in _HEADER_COUNT_FORMATS) and vs.frames > 0
-    if header_ok:
+    if seq is not None:  # counted from the file names: reading every frame of a DPX sequence would take minutes
+        header_ok, count, vfr = True, seq.count, False
+    elif header_ok:
         count = int(vs.frames)
         try:
             ts = sorted(e.timestamp for e in vs.index_entries if not e.is_discard)
@@ -315,5 +332,6 @@ def _probe_open(path: str, container) -> VideoInfo:
         frame_pts=frame_pts,
         field_order=_field_order(cc, first),
         sample_aspect=_sample_aspect(vs),
+        sequence=seq,
         hdr=read_hdr(first),
     )

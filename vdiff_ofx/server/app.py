@@ -50,6 +50,7 @@ class Submit(BaseModel):
     tile: Optional[int] = None
     tta: Literal[1, 2, 4, 8] = 1
     fields: str = "auto"  # checked by jobspec (ops.fields.FIELD_MODES): one list, one message
+    frame_rate: Optional[Union[float, str]] = None  # an image sequence's (24, "24000/1001"); movies keep their own
     overwrite: bool = False
     copy_streams: bool = True
     ops: Optional[Ops] = None

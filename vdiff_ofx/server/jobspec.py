@@ -14,6 +14,7 @@ from ..engine.providers import Backend
 from ..errors import InputError, OutputError, VdiffError
 from ..io.codecs import choose_settings
 from ..io.probe import VideoInfo, probe
+from ..io.sequence import find_sequence, parse_rate
 from ..ops.geometry import Flip, Rotate, output_aspect, output_size, parse_crop, parse_resize
 from ..ops.ranges import resolve_range
 from ..pipeline import Job, check_paths, plan_fields
@@ -42,16 +43,21 @@ def build_ops(ops: dict[str, Any] | None, width: int, height: int, sar: Fraction
     return result
 
 
-def check_input(path: str) -> VideoInfo:
+def check_input(path: str, frame_rate: Fraction | None = None) -> VideoInfo:
+    """An absolute path to a readable video file, or to a numbered image sequence (io.sequence: every file of its
+    range present and readable)."""
     if not os.path.isabs(path):
         raise InputError(f"input must be an absolute path, got '{path}'")
-    if not os.path.exists(path):
+    seq = find_sequence(path)
+    files = [seq.path_of(n) for n in range(seq.first, seq.last + 1)] if seq else [path]
+    if not os.path.exists(files[0]):
         raise InputError(f"input not found: {path}")
-    if not os.path.isfile(path):
+    if not os.path.isfile(files[0]):
         raise InputError(f"input is not a file: {path}")
-    if not os.access(path, os.R_OK):
-        raise InputError(f"input is not readable: {path}")
-    return probe(path)
+    unreadable = [f for f in files if not os.access(f, os.R_OK)]
+    if unreadable:
+        raise InputError(f"input is not readable: {unreadable[0]}")
+    return probe(path, frame_rate)
 
 
 def check_output(source: str, output: str, overwrite: bool) -> None:
@@ -67,7 +73,8 @@ def check_output(source: str, output: str, overwrite: bool) -> None:
 def build(input: str, output: str, model: str, options: dict[str, Any], backend: Backend | None = None,
           check_output_file: bool = True) -> tuple[Job, VideoInfo, int, int]:
     """Validate and build; returns (job, source info, start, end). Raises VdiffError with one clear line."""
-    info = check_input(input)
+    rate = parse_rate(options["frame_rate"]) if options.get("frame_rate") is not None else None
+    info = check_input(input, rate)
     if check_output_file:
         check_output(input, output, bool(options.get("overwrite")))
     spec = None if model == "auto" else get_model(model)  # "auto": the analysis picks it when the job runs
@@ -91,6 +98,7 @@ def build(input: str, output: str, model: str, options: dict[str, Any], backend:
     job = Job(input=input, output=output, model=model, strength=strength, tile=tile, tta=tta,
               backend=backend or Backend(), codec=options.get("codec"), bit_depth=options.get("bit_depth"),
               start=start, end=end, ops=ops, overwrite=bool(options.get("overwrite")),
-              copy_streams=bool(options.get("copy_streams", True)), fields=options.get("fields", "auto"))
+              copy_streams=bool(options.get("copy_streams", True)), fields=options.get("fields", "auto"),
+              frame_rate=rate)
     plan_fields(info, job, spec.scale if spec else 1)  # an unknown mode, or "woven" with an upscaler, fails at submit
     return job, info, start, end
