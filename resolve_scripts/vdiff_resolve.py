@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -363,6 +364,20 @@ class Shot:
         return f"V{self.track} {self.name} @ {self.at}"
 
 
+_SEQUENCE = re.compile(r"\[(\d+)-(\d+)\]")  # Resolve names an image sequence clip shot_[1001-1100].dpx
+
+
+def media_files(path: str) -> list[str]:
+    """The files behind a clip's File Path: itself, or an image sequence's first and last frame."""
+    m = _SEQUENCE.search(os.path.basename(path))
+    if m is None:
+        return [path]
+    folder, name = os.path.split(path)
+    digits = len(m.group(1))
+    return [os.path.join(folder, name[:m.start()] + f"{int(n):0{digits}d}" + name[m.end():])
+            for n in (m.group(1), m.group(2))]
+
+
 def read_shot(item: Any, track: int, tl_fps: float) -> Shot:
     """Everything we need from a timeline item, or ``skip`` set to the one-line reason it cannot be enhanced."""
     shot = Shot(item, track, str(call(item, "GetName") or "clip"), int(call(item, "GetStart") or 0),
@@ -378,8 +393,9 @@ def read_shot(item: Any, track: int, tl_fps: float) -> Shot:
     if not shot.path:
         shot.skip = f"{kind or 'this'} clip has no media file (compound, Fusion, timeline or generator): left as it is"
         return shot
-    if not os.path.isfile(shot.path):
-        shot.skip = f"offline: {shot.path} is missing; relink it and run again"
+    missing = [f for f in media_files(shot.path) if not os.path.isfile(f)]
+    if missing:
+        shot.skip = f"offline: {missing[0]} is missing; relink it and run again"
         return shot
     try:
         shot.fps = float(props.get("FPS") or 0)
@@ -439,17 +455,19 @@ def plan_for(shot: Shot, s: dict[str, Any]) -> Plan:
     handles = max(0, int(s.get("handles") or 0))
     start = max(0, shot.src_start - handles)
     end = shot.src_end + (min(handles, max(0, shot.frames - shot.src_end)) if shot.frames else 0)
-    st = os.stat(shot.path)
-    key_src = [os.path.abspath(shot.path), st.st_size, st.st_mtime_ns, start, end, s.get("model"),
-               s.get("strength"), s.get("codec")] + ([int(s["tta"])] if s.get("tta", 1) != 1 else [])
+    stats = [os.stat(f) for f in media_files(shot.path)]
+    key_src = [os.path.abspath(shot.path), *[v for st in stats for v in (st.st_size, st.st_mtime_ns)], start, end,
+               s.get("model"), s.get("strength"), s.get("codec")] + ([int(s["tta"])] if s.get("tta", 1) != 1 else [])
     key_src += [s["fields"]] if s.get("fields", "auto") != "auto" else []
     key = hashlib.sha1(json.dumps(key_src).encode()).hexdigest()[:10]
-    stem = Path(shot.path).stem
+    stem = _SEQUENCE.sub("", Path(shot.path).stem).rstrip("._- ") or "sequence"
     out = output_dir(s) / f"{stem}.{s.get('model')}.{start}-{end}.{key}.mov"
     body = {"input": os.path.abspath(shot.path), "output": str(out), "model": s.get("model"),
             "strength": s.get("strength"), "start": start, "end": end, "codec": s.get("codec"),
             "tta": int(s.get("tta") or 1), "fields": s.get("fields") or "auto", "overwrite": False,
             "copy_streams": True}
+    if len(media_files(shot.path)) > 1:  # an image sequence plays at the clip's rate (its files carry none)
+        body["frame_rate"] = shot.fps
     return Plan(shot, start, end, str(out), body, cached=out.is_file())
 
 

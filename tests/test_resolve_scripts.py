@@ -395,3 +395,30 @@ def test_auto_strength_shows_the_analysis_before_the_frames(env, tmp_path, capsy
     shown = re.search(r"long\S* analysing (\d+)/(\d+)", out)
     assert shown and 0 <= int(shown.group(1)) < int(shown.group(2)) <= 400, out
     assert "enhance failed" not in out and tl.GetTrackCount("video") == 2
+
+
+def test_image_sequence_clip_is_enhanced_and_placed(env, tmp_path, capsys):
+    """A DPX sequence imported as Resolve does (one clip, file_[001-100]-style File Path, at the project's rate):
+    the job reads the files from that name at the clip's rate, and the result lines up above it."""
+    from test_sequence import pictures, write_dpx
+
+    settings(env, tmp_path)
+    app = App("21.0.4")
+    pattern = write_dpx(tmp_path / "scan", 1001, pictures(16, 96, 64))
+    (seq,) = app.project.pool.ImportMedia([{"FilePath": pattern, "StartIndex": 1001, "EndIndex": 1016}])
+    assert seq.GetName() == "shot.[1001-1016].dpx" and seq.GetClipProperty("File Path").endswith("[1001-1016].dpx")
+    tl = app.timeline("Edit")
+    tl.selected = [app.place(tl, seq, 3, 11, 0)]
+    run_script(env, app, "Enhance Selected Clips")
+    out = capsys.readouterr().out
+    assert "enhanced, on V2" in out, out
+    ((rec, dur, src, path),) = vdiff_items(tl, 2)
+    assert (rec, dur, src) == (0, 8, 3) and "[" not in Path(path).name  # handles: the 3 frames before it
+    with av.open(path) as c:
+        v = c.streams.video[0]
+        assert v.frames == 8 + 3 + 5 and v.average_rate == 25  # used range + handles either side; the clip's rate
+    # missing files are an offline clip, said once, not a failed job
+    Path(pattern % 1016).unlink()
+    tl.selected = [app.place(tl, seq, 0, 4, 40)]
+    run_script(env, app, "Enhance Selected Clips")
+    assert "offline" in capsys.readouterr().out

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from .base import ScriptObject, new_id
-from .media import MediaInfo, frames_to_tc, probe, tc_to_frames
+from .media import MediaInfo, frames_to_tc, probe, probe_sequence, tc_to_frames
 from .profiles import Profile
 
 if TYPE_CHECKING:
@@ -161,6 +162,16 @@ class MediaPool(ScriptObject):
         """Imports file paths into the current folder; a file already in that folder is not imported again."""
         out = []
         for p in items or []:
+            if isinstance(p, dict) and "%" in str(p.get("FilePath", "")) and "StartIndex" in p and "EndIndex" in p:
+                try:  # an image sequence: one clip named file_[001-100].dpx
+                    fps = Fraction(self.project.settings.get("timelineFrameRate", "25")).limit_denominator(1001)
+                    info = probe_sequence(str(p["FilePath"]), int(p["StartIndex"]), int(p["EndIndex"]), fps)
+                except Exception:
+                    continue
+                mpi = MediaPoolItem(self._profile, os.path.basename(info.path), "media", info)
+                self.current.clips.append(mpi)
+                out.append(mpi)
+                continue
             if isinstance(p, dict):
                 p = p.get("FilePath", "")
             p = str(p)
