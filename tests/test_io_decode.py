@@ -168,3 +168,35 @@ def test_long_gop_h264_in_mxf_keeps_order_and_rising_timestamps(tmp_path):
     out = tmp_path / "out.mov"
     run(Job(str(tmp_path / "xavc.mxf"), str(out), model="deblock-fast"))
     assert probe(str(out)).frame_count == 12
+
+
+@pytest.mark.parametrize("fmt", ["rgb24", "bgr24", "rgba", "bgra", "argb", "abgr", "rgb0", "bgr0", "gbrp",
+                                 "rgb48le", "rgb48be", "rgba64le", "gbrpf32le", "gbrpf16le"])
+def test_rgb_layouts_read_exactly_and_write_to_half_a_code(fmt):
+    """Image files and RGB codecs (PNG, TIFF, DPX, QuickTime Animation, FFV1 RGB, EXR) hand over these layouts:
+    each reads back exactly what it stores (an 8-bit one went through 16-bit planar and came back up to 1.5 codes
+    off; half floats were read as integer codes), and writing rounds once."""
+    rng = np.random.default_rng(3)
+    if fmt.startswith("gbrpf"):
+        codes = rng.integers(0, 1025, (6, 10, 3)).astype(np.float32) / 1024  # exact in half floats
+        frame = av.VideoFrame.from_ndarray(codes, format="gbrpf32le")
+        if fmt == "gbrpf16le":  # swscale makes no half floats: the planes (G, B, R) written directly
+            frame = av.VideoFrame(10, 6, fmt)
+            for plane, ch in zip(frame.planes, (1, 2, 0)):
+                rows = np.frombuffer(plane, np.uint8).reshape(6, plane.line_size)
+                rows[:, :20] = codes[..., ch].astype("<f2").view(np.uint8).reshape(6, 20)
+        want, top = codes, None
+    elif "48" in fmt or "64" in fmt:
+        codes = rng.integers(0, 65536, (6, 10, 4 if "64" in fmt else 3)).astype(np.uint16)
+        frame, want, top = av.VideoFrame.from_ndarray(codes, format=fmt), codes, 65535
+    else:
+        codes = rng.integers(0, 256, (6, 10, 4)).astype(np.uint8)
+        frame = av.VideoFrame.from_ndarray(codes, format="rgba").reformat(format=fmt)  # byte shuffles: exact
+        want, top = codes, 255
+    got = frame_to_rgb(frame)
+    n = 3 if got.shape[2] == 3 else 4
+    expect = want[..., :n].astype(np.float32) / (top or 1)
+    assert got.shape[:2] == (6, 10) and np.array_equal(got, expect)
+    if fmt != "gbrpf16le":  # (read only: the EXR encoder takes 32-bit floats and stores halves itself)
+        again = frame_to_rgb(rgb_to_frame(got, fmt))
+        assert np.abs(again[..., :3] - got[..., :3]).max() <= (0.5 / top if top else 1e-6)

@@ -94,6 +94,8 @@ def format_layout(pix_fmt: str) -> tuple[str, int, bool, bool]:
     if pix_fmt in _PLANAR_EQUIV:
         eq = _PLANAR_EQUIV[pix_fmt]
         return eq, VideoFormat(eq).components[0].bits, False, "yuva" in eq
+    if fmt.is_rgb and bits <= 8 and not fmt.is_bayer:  # packed 8-bit RGB (argb, rgb0, ...): 8-bit planar is exact,
+        return ("gbrap" if alpha else "gbrp"), 8, True, alpha  # swscale's 8 -> 16-bit widening was up to 1 code off
     if fmt.is_rgb or fmt.has_palette or fmt.is_bayer or not any(c.is_luma for c in comps):
         return ("gbrap16le" if alpha or fmt.has_palette else "gbrp16le"), 16, True, alpha or fmt.has_palette
     return ("yuva444p16le" if alpha else "yuv444p16le"), 16, False, alpha
@@ -206,9 +208,16 @@ def frame_to_rgb(frame: VideoFrame, colorspace: str | None = None, color_range: 
     ``interlaced``: the frame holds two fields, so 4:2:0 chroma is upsampled within each field.
     """
     src_fmt = frame.format.name
-    if _is_float(src_fmt) and src_fmt not in _PACKED_RGB:  # half-float EXR and the like: to 32-bit float, exactly
+    if src_fmt in _FLOAT_PLANAR:  # EXR: the planes as the numbers they are (swscale's half -> float is inexact)
+        dtype = _FLOAT_PLANAR[src_fmt]
+        size = np.dtype(dtype).itemsize
+        g, b, r, *a = (np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width * size]
+                       .copy().view(dtype).astype(np.float32) for p in frame.planes)
+        return np.dstack([r, g, b, *a])
+    if _is_float(src_fmt) and src_fmt not in _PACKED_RGB:  # other float layouts: to 32-bit float planes
         src_fmt = "gbrapf32le" if any(c.is_alpha for c in frame.format.components) else "gbrpf32le"
         frame = frame.reformat(format=src_fmt)
+        return frame_to_rgb(frame)
     if src_fmt in _PACKED_RGB or src_fmt in _PACKED_BGR:  # image files: read as stored (swscale's route through
         # 16-bit planar was up to 1.5 codes off on 8-bit RGB)
         order = _PACKED_BGR.get(src_fmt)
@@ -276,7 +285,8 @@ _PACKED_RGB = {"rgb24": (np.uint8, 255, False), "rgba": (np.uint8, 255, True),
                "rgb48le": (np.uint16, 65535, False), "rgb48be": (np.uint16, 65535, False),
                "rgba64le": (np.uint16, 65535, True), "rgba64be": (np.uint16, 65535, True),
                "gbrpf32le": (np.float32, None, False), "gbrapf32le": (np.float32, None, True)}
-_PACKED_BGR = {"bgr24": [2, 1, 0], "bgra": [2, 1, 0, 3]}  # 8-bit layouts some decoders return: RGB(A) order
+_PACKED_BGR = {"bgr24": [2, 1, 0], "bgra": [2, 1, 0, 3]}
+_FLOAT_PLANAR = {"gbrpf32le": "<f4", "gbrapf32le": "<f4", "gbrpf16le": "<f2", "gbrapf16le": "<f2"}  # 8-bit layouts some decoders return: RGB(A) order
 
 
 def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colorspace: str | None = None,
