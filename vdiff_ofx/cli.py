@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .errors import Cancelled, VdiffError
+from .io.sequence import rate_arg
 from .ops.fields import FIELD_MODES
 
 Command = Callable[[argparse.Namespace], int]
@@ -52,15 +53,6 @@ def _ops(args: argparse.Namespace, width: int, height: int, sar: Fraction | None
         ops.append(parse_resize(args.resize, args.interp, w, h, output_aspect(ops, width, height, sar)))
     output_size(ops, width, height)
     return ops
-
-
-def _rate(text: str) -> Fraction:
-    from .io.sequence import parse_rate
-
-    try:
-        return parse_rate(text)
-    except VdiffError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _strength(text: str) -> float | str:
@@ -209,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "'progressive': the source is progressive (PsF or wrongly flagged); "
                         "'auto' (default): woven at 1x, separate for upscalers")
     e.add_argument("--no-audio", action="store_true", help="do not copy audio and other streams")
-    e.add_argument("--fps", type=_rate, default=None,
+    e.add_argument("--fps", type=rate_arg, default=None,
                    help="an image sequence's frame rate (input shot_[1001-1100].dpx, shot.%%04d.dpx or "
                         "shot.####.dpx; default 24); movies keep their own")
     e.add_argument("--overwrite", action="store_true", help="replace an existing output file")

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Callable
 
+from ..io.sequence import rate_arg
 from .clip import analyse, recommend
 
 COLUMNS = (("noise_sigma_rgb", "noise", "{:6.1f}"), ("grain", "grain", "{:5.2f}"), ("blockiness", "block", "{:6.2f}"),
@@ -22,7 +23,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             if done == total:
                 sys.stderr.write("\n")
 
-    result = analyse(args.clip, stride=args.stride, progress=progress)
+    from ..io.probe import probe
+
+    result = analyse(args.clip, stride=args.stride, progress=progress, info=probe(args.clip, args.fps))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0
@@ -48,4 +51,5 @@ def register(sub: argparse._SubParsersAction, add_backend_args: Callable) -> Non
     a.add_argument("clip")
     a.add_argument("--json", action="store_true", help="machine-readable output")
     a.add_argument("--stride", type=int, default=0, help="feature every Nth frame (default: 5 per second)")
+    a.add_argument("--fps", type=rate_arg, default=None, help="an image sequence's frame rate (default 24)")
     a.set_defaults(fn=cmd_analyze)

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
-
 from ..errors import InputError, OutputError
 
 IMAGE_CODECS = {".dpx": "dpx", ".tif": "tiff", ".tiff": "tiff", ".png": "png", ".exr": "exr"}
@@ -105,8 +103,10 @@ def find_sequence(path: str) -> ImageSequence | None:
     return seq
 
 
-def open_sequence(seq: ImageSequence, rate: Fraction | None = None, first: int = 0) -> av.container.InputContainer:
+def open_sequence(seq: ImageSequence, rate: Fraction | None = None, first: int = 0):
     """FFmpeg's image2 demuxer on ``seq`` from its ``first``-th frame: frame n at pts n in 1/rate."""
+    import av  # (here: the CLI imports this module for its --fps type, and starts without PyAV)
+
     return av.open(seq.pattern, format="image2",
                    options={"start_number": str(seq.first + first), "framerate": str(rate or DEFAULT_RATE)})
 
@@ -175,3 +175,13 @@ def discard(temp: Path, first: int, count: int) -> None:
             os.remove(name)
         except FileNotFoundError:
             pass
+
+
+def rate_arg(text: str) -> Fraction:
+    """parse_rate for argparse (``--fps``): a bad value is a usage error, not a traceback."""
+    import argparse
+
+    try:
+        return parse_rate(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
