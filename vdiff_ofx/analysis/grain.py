@@ -10,9 +10,10 @@ spatial correlation, while static texture cancels. The neighbours are warped ont
 
 Per 16x16 block of the flatter part of the frame, that variance over the block's Laplacian energy (which equals the
 variance for white noise) is the block's ratio: ~1 for white noise, ~5 for noise blurred by a Gaussian of sigma 0.6.
-Texture that the global shift does not align (parallax, zoom, subpixel sampling of dense detail) gives ratios that
-vary from block to block, so a frame whose ratios spread (quartiles more than SPREAD apart) gives no figure, and the
-analysis keeps the fine-scale estimate: the change can only raise a clip's strength where the frames agree.
+Texture that the global shift does not align (parallax, zoom, a subject moving over its background) gives ratios
+that vary from block to block; such frames are aligned again along dense optical flow. A frame whose ratios still
+spread (quartiles more than SPREAD apart) gives no figure, and the analysis keeps the fine-scale estimate: the
+measure can only raise a clip's strength where the frames agree.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ BLOCK = 16
 CROP = 640  # the measure runs on the frame's central CROP x CROP (noise is a property of the whole frame)
 SPREAD = 1.45  # noise alone: quartile ratio 1.2-1.4 on the held-out pictures; unaligned texture 1.5-7
 MAX_RATIO = 6.25  # raise the fine-scale estimate by 2.5x at most
+FLOW_BLUR = 1.5  # Gaussian sigma (px) on the frames the flow is fitted to
 _LAPLACE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32) / 6.0  # unit gain on white noise
 
 
@@ -56,18 +58,47 @@ def _aligned(ref: np.ndarray, y: np.ndarray, window: np.ndarray) -> tuple[np.nda
     return best[1], best[2]
 
 
+def _flow_aligned(ref: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int]:
+    """``y`` warped onto ``ref`` along dense optical flow (DIS on the slightly blurred frames, so the flow follows
+    the picture rather than its noise), and the border it spoils."""
+    h, w = ref.shape
+    grey = [np.clip(cv2.GaussianBlur(z, (0, 0), FLOW_BLUR) + 0.5, 0, 255).astype(np.uint8) for z in (ref, y)]
+    flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(grey[0], grey[1], None)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    out = cv2.remap(y, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    return out, min(int(np.ceil(np.abs(flow).max())) + 3, (min(h, w) - BLOCK) // 2 - 1)
+
+
 def grain_ratio(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray) -> float | None:
     """Median over blocks of the middle frame's noise variance over its Laplacian estimate (three consecutive
-    central_luma crops), or None where the blocks disagree or too few are usable."""
+    central_luma crops), or None where the blocks disagree or too few are usable.
+
+    The neighbours are aligned by their global shift first; where that leaves the blocks disagreeing (zoom,
+    rotation, a subject moving over its background), along dense optical flow. The flow, fitted to the noisy frames,
+    follows a little of the noise too: it reads ~10 % low (correlated noise 4.4-4.8 against 4.7-5.4 by the shift on
+    the held-out pictures), the safe side."""
     if not prev.shape == cur.shape == nxt.shape or min(cur.shape) < 4 * BLOCK:
         return None
     h, w = cur.shape
     window = cv2.createHanningWindow((w, h), cv2.CV_32F)
     try:
         (before, m0), (after, m1) = _aligned(cur, prev, window), _aligned(cur, nxt, window)
+        ratio = _block_ratio(cur, before, after, max(m0, m1))
     except ValueError:
-        return None
-    m = max(m0, m1)
+        ratio = _DISAGREE
+    if ratio == _DISAGREE:  # (not where too few blocks hold noise at all: clean footage costs no flow)
+        (before, m0), (after, m1) = _flow_aligned(cur, prev), _flow_aligned(cur, nxt)
+        ratio = _block_ratio(cur, before, after, max(m0, m1))
+    return None if ratio == _DISAGREE else ratio
+
+
+_DISAGREE = -1.0  # _block_ratio: the blocks' ratios spread (the frames are not aligned)
+
+
+def _block_ratio(cur: np.ndarray, before: np.ndarray, after: np.ndarray, m: int) -> float | None:
+    """The ratio over the flatter blocks of ``cur`` with its neighbours aligned (``m``: their spoilt border);
+    None where too few blocks are usable, _DISAGREE where their ratios spread."""
+    h, w = cur.shape
     inner = (slice(m, h - m), slice(m, w - m))
     lap = cv2.filter2D(cur, -1, _LAPLACE, borderType=cv2.BORDER_REFLECT)[inner]
     grad = np.hypot(cv2.Sobel(cur, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(cur, cv2.CV_32F, 0, 1, ksize=3))[inner]
@@ -91,7 +122,7 @@ def grain_ratio(prev: np.ndarray, cur: np.ndarray, nxt: np.ndarray) -> float | N
     ratios = cross[usable] / energy[usable]
     q25, q50, q75 = np.percentile(ratios, [25, 50, 75])
     if q25 <= 0 or q75 / q25 > SPREAD:
-        return None
+        return _DISAGREE
     return float(q50)
 
 
