@@ -3,6 +3,7 @@ through vdiff, missing frames refused, outputs written whole or not at all, and 
 
 from __future__ import annotations
 
+import struct
 import threading
 from fractions import Fraction
 
@@ -47,6 +48,24 @@ def write_dpx(folder, first: int, pics: list[np.ndarray], name: str = "shot") ->
     return pattern
 
 
+def stamp_dpx(path, rate: float, timecode: int) -> None:
+    """Give an FFmpeg-written DPX (generic headers only) a film and a TV header, as scanners write them: the frame
+    rate in both, the timecode (BCD) in the TV header; the picture moves behind them."""
+    raw = bytearray(open(path, "rb").read())
+    order = ">" if raw[:4] == b"SDPX" else "<"
+    offset = struct.unpack(order + "I", raw[4:8])[0]
+    film = bytearray(b"\xff" * 256)
+    tv = bytearray(b"\xff" * 128)
+    struct.pack_into(order + "f", film, 1724 - 1664, rate)
+    struct.pack_into(order + "I", tv, 0, timecode)
+    struct.pack_into(order + "f", tv, 20, rate)
+    out = raw[:1664] + film + tv + raw[offset:]
+    struct.pack_into(order + "I", out, 4, 2048)       # image data offset
+    struct.pack_into(order + "I", out, 16, len(out))  # file size
+    struct.pack_into(order + "I", out, 28, 384)       # industry header size
+    open(path, "wb").write(out)
+
+
 @pytest.fixture()
 def dpx(tmp_path):
     pics = pictures(8)
@@ -69,6 +88,23 @@ def test_three_ways_to_name_a_sequence(dpx, tmp_path):
     mid = [f.rgb for f in decode_frames(infos[0], 3, 6)]
     assert all(np.array_equal(a, b) for a, b in zip(mid, frames[3:6]))
     assert probe(pattern, parse_rate("23.976")).frame_rate == Fraction(24000, 1001)
+
+
+def test_dpx_headers_give_rate_and_timecode(kit, dpx, tmp_path):
+    """A scan's DPX headers say 25 fps from 01:00:10:00: the sequence plays at that rate and its enhanced movie starts
+    at that timecode (moved by the range's start), where FFmpeg alone gives 24 fps and no timecode."""
+    pattern, pics = dpx
+    for n in range(1001, 1009):
+        stamp_dpx(pattern % n, 25.0, 0x01001000 + (n - 1001))
+    info = probe(pattern)
+    assert info.frame_rate == 25 and info.start_timecode == "01:00:10:00" and info.frame_count == 8
+    frames = [f.rgb for f in decode_frames(info)]  # the picture behind the longer header is the same
+    assert max(float(np.abs(f - np.rint(p * 1023) / 1023).max()) for f, p in zip(frames, pics)) < 1e-6
+    out = tmp_path / "scan.mov"
+    run(Job(pattern, str(out), model="cnn", backend=CPU, start=2))
+    made = probe(str(out))
+    assert made.frame_rate == 25 and made.start_timecode == "01:00:10:02" and made.frame_count == 6
+    assert probe(pattern, Fraction(24)).frame_rate == 24  # a rate the user gives wins
 
 
 def test_bad_sequences_are_one_clear_line(dpx, tmp_path):

@@ -6,6 +6,7 @@ here with one clear InputError rather than halfway through a job.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import statistics
@@ -19,9 +20,10 @@ from av.video.format import VideoFormat
 
 from vdiff_ofx.errors import InputError
 from vdiff_ofx.io._averr import reason
-from vdiff_ofx.io.hdr import HdrStatic, read_hdr
-from vdiff_ofx.io.sequence import ImageSequence, find_sequence, open_sequence
 from vdiff_ofx.io.colour import PRIMARIES, RANGES, SPACES, TRC, format_layout, name_of
+from vdiff_ofx.io.dpx import read_times
+from vdiff_ofx.io.hdr import HdrStatic, read_hdr
+from vdiff_ofx.io.sequence import DEFAULT_RATE, ImageSequence, find_sequence, open_sequence
 from vdiff_ofx.io.streams import decoded
 from vdiff_ofx.ops.fields import FIELD_ORDERS, with_first
 
@@ -205,14 +207,20 @@ def probe(path: str, frame_rate: Fraction | None = None) -> VideoInfo:
         raise InputError(f"file not found: {path}")
     if os.path.isdir(path):
         raise InputError(f"is a folder, not a video file: {path}")
+    stated = read_times(seq.path_of(seq.first)) if seq and seq.pattern.lower().endswith(".dpx") else None
+    if seq is not None:
+        frame_rate = frame_rate or (stated.rate if stated else None) or DEFAULT_RATE
     try:
         container = open_sequence(seq, frame_rate) if seq else av.open(path)
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise InputError(f"not a readable video file: {path} ({reason(exc)})") from None
     try:
-        return _probe_open(path, container, seq)
+        info = _probe_open(path, container, seq)
     finally:
         container.close()
+    if stated and stated.timecode:  # a DPX scan's own start (Resolve places the sequence by it)
+        info = dataclasses.replace(info, start_timecode=stated.timecode)
+    return info
 
 
 def _probe_open(path: str, container, seq: ImageSequence | None = None) -> VideoInfo:
