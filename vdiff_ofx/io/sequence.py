@@ -69,8 +69,9 @@ def _printf_of(path: str) -> tuple[str, int | None, int | None, int] | None:
 
 
 def is_sequence_name(path: str) -> bool:
-    """Whether ``path`` names a numbered sequence rather than one file (a file by that exact name wins)."""
-    return not os.path.exists(path) and _printf_of(path) is not None
+    """Whether ``path`` names a numbered image sequence rather than one file (a file by that exact name wins)."""
+    return os.path.splitext(path)[1].lower() in IMAGE_CODECS and not os.path.exists(path) and \
+        _printf_of(path) is not None
 
 
 def find_sequence(path: str) -> ImageSequence | None:
@@ -98,8 +99,6 @@ def find_sequence(path: str) -> ImageSequence | None:
     if missing:
         shown = ", ".join(str(n) for n in missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise InputError(f"sequence {seq.label()} is missing frame(s) {shown}: a gap would shift every later frame")
-    if os.path.splitext(pattern)[1].lower() not in IMAGE_CODECS:
-        raise InputError(f"sequence {seq.label()}: only {', '.join(IMAGE_CODECS)} sequences are read")
     return seq
 
 
