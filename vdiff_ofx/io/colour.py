@@ -285,8 +285,8 @@ _PACKED_RGB = {"rgb24": (np.uint8, 255, False), "rgba": (np.uint8, 255, True),
                "rgb48le": (np.uint16, 65535, False), "rgb48be": (np.uint16, 65535, False),
                "rgba64le": (np.uint16, 65535, True), "rgba64be": (np.uint16, 65535, True),
                "gbrpf32le": (np.float32, None, False), "gbrapf32le": (np.float32, None, True)}
-_PACKED_BGR = {"bgr24": [2, 1, 0], "bgra": [2, 1, 0, 3]}
-_FLOAT_PLANAR = {"gbrpf32le": "<f4", "gbrapf32le": "<f4", "gbrpf16le": "<f2", "gbrapf16le": "<f2"}  # 8-bit layouts some decoders return: RGB(A) order
+_PACKED_BGR = {"bgr24": [2, 1, 0], "bgra": [2, 1, 0, 3]}  # 8-bit layouts some decoders return: RGB(A) order
+_FLOAT_PLANAR = {"gbrpf32le": "<f4", "gbrapf32le": "<f4", "gbrpf16le": "<f2", "gbrapf16le": "<f2"}  # EXR: G, B, R (A)
 
 
 def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colorspace: str | None = None,
