@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .errors import Cancelled, VdiffError
-from .io.sequence import rate_arg
+from .io.sequence import first_number, output_label, rate_arg
 from .ops.fields import FIELD_MODES
 
 Command = Callable[[argparse.Namespace], int]
@@ -82,7 +82,8 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     bar = None if args.quiet else TerminalBar(Path(args.input).name)
     result = _run_cancellable(lambda: run(job, bar, cancel), cancel)
-    print(f"wrote {result.output}: {result.frames} frames {result.width}x{result.height} "
+    shown = output_label(result.output, first_number(info.sequence, result.start), result.frames)
+    print(f"wrote {shown}: {result.frames} frames {result.width}x{result.height} "
           f"{result.settings.label}, {result.fps:.2f} fps on {result.provider}")
     return 0
 

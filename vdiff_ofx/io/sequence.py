@@ -120,8 +120,12 @@ def output_sequence(path: str) -> str | None:
     return found[0]
 
 
-def sequence_files(pattern: str, first: int, count: int) -> list[Path]:
-    return [Path(pattern % n) for n in range(first, first + count)]
+def output_label(path: str, first: int, count: int) -> str:
+    """How an output names itself when done: a movie by its path, a sequence by its files (out.[1003-1007].dpx)."""
+    found = _printf_of(path) if output_sequence(path) else None
+    if found is None or count <= 0:
+        return path
+    return ImageSequence(found[0], first, first + count - 1, found[3]).label()
 
 
 def parse_rate(text: str | float | int) -> Fraction:
