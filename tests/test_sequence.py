@@ -201,3 +201,22 @@ def test_server_takes_a_sequence_with_its_rate(dpx, tmp_path, monkeypatch):
     info = probe(str(out))
     assert info.frame_count == 7 and info.frame_rate == Fraction(24000, 1001)
     assert find_sequence(pattern).count == 8  # the source is untouched
+
+
+def test_cli_sequence_in_and_out(kit, dpx, tmp_path):
+    """`vdiff enhance` with Resolve's name for the input and a #### output: the files it names are the ones written."""
+    import subprocess
+    import sys
+
+    _, _ = dpx
+    out = tmp_path / "tif"
+    out.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "vdiff_ofx.cli", "enhance", str(tmp_path / "scan" / "shot.[1001-1008].dpx"),
+                           "-o", str(out / "t.####.tif"), "-m", "cnn", "--start", "2", "--fps", "25", "-q",
+                           "--provider", "cpu"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"wrote {out}/t.[1003-1008].tif: 6 frames" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == [f"t.{n}.tif" for n in range(1003, 1009)]
+    bad = subprocess.run([sys.executable, "-m", "vdiff_ofx.cli", "enhance", str(tmp_path / "scan" / "shot.%04d.dpx"),
+                          "--fps", "fast"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "frame rate 'fast'" in bad.stderr and "Traceback" not in bad.stderr

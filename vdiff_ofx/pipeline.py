@@ -223,7 +223,7 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
     width, height = width * enh.scale, height * enh.scale
     settings = choose_settings(str(output), info, job.codec, job.bit_depth, width)
     total = end - start
-    temp = partial_name(output)
+    temp = partial_name(Path(output_sequence(str(output)) or output))  # a sequence's in printf form (out.%04d.dpx)
     numbered = first_number(info.sequence, start)  # an image-sequence output's first file number
     full_range = start == 0 and end == info.frame_count
     workers = io_workers(job.io_threads)
