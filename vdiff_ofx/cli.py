@@ -18,6 +18,8 @@ from .errors import Cancelled, VdiffError
 from .io.sequence import first_number, output_label, rate_arg
 from .ops.fields import FIELD_MODES
 
+log = logging.getLogger("vdiff_ofx.cli")
+
 Command = Callable[[argparse.Namespace], int]
 
 
@@ -70,6 +72,8 @@ def cmd_enhance(args: argparse.Namespace) -> int:
     from .progress import TerminalBar
 
     info = probe(args.input, args.fps)
+    if args.fps and info.sequence is None:
+        log.warning("--fps is for image sequences; %s keeps its own %s fps", args.input, info.frame_rate)
     stem = info.sequence.name() if info.sequence else Path(args.input).stem
     output = args.output or str(Path(args.input).with_name(f"{stem}_vdiff.mov"))
     job = Job(
