@@ -220,3 +220,23 @@ def test_cli_sequence_in_and_out(kit, dpx, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "vdiff_ofx.cli", "enhance", str(tmp_path / "scan" / "shot.%04d.dpx"),
                           "--fps", "fast"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "frame rate 'fast'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_real_full_disk_names_the_output_and_leaves_nothing(kit, tmp_path):
+    """On a 600 kB tmpfs (where this machine lets us mount one): the sequence fills it, the error names the output
+    the editor asked for (not the temporary files) and every written file is removed."""
+    import subprocess
+
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(small)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        write_dpx(tmp_path / "bigscan", 1, pictures(6, 320, 240), "big")  # 6 x 320x240 16-bit TIFF > 600 kB
+        with pytest.raises(OutputError, match=r"small/out\.%04d\.tif: disk full; partial output removed"):
+            run(Job(str(tmp_path / "bigscan" / "big.%04d.dpx"), str(small / "out.%04d.tif"), model="cnn",
+                    backend=CPU, bit_depth=16))
+        assert list(small.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)

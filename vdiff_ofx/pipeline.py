@@ -319,6 +319,8 @@ def run(job: Job, progress: ProgressFn | None = None, cancel: threading.Event | 
             raise OutputError(f"cannot write {output}: {exc.strerror or exc}") from None
         if isinstance(exc, KeyboardInterrupt):
             raise Cancelled("cancelled; partial output removed") from None
+        if isinstance(exc, OutputError) and str(temp) in str(exc):  # the editor knows the name they asked for
+            raise OutputError(str(exc).replace(str(temp), str(output)) + "; partial output removed") from None
         raise
     return Result(str(output), done, time.monotonic() - started, width, height, settings,
                   enh.session.provider, start, end)
