@@ -415,6 +415,11 @@ def read_shot(item: Any, track: int, tl_fps: float) -> Shot:
     else:
         shot.src_start = int(call(item, "GetLeftOffset") or 0)
         shot.src_end = shot.src_start + shot.duration
+    numbered = _SEQUENCE.search(os.path.basename(shot.path))
+    if numbered and shot.frames and shot.src_end > shot.frames:  # source frames given as file numbers (1001...)
+        first = int(numbered.group(1))
+        if first <= shot.src_start and shot.src_end - first <= shot.frames:
+            shot.src_start, shot.src_end = shot.src_start - first, shot.src_end - first
     used = shot.src_end - shot.src_start
     expected = shot.duration * ratio
     if used <= 0 or abs(used - expected) > max(1.0, ratio):

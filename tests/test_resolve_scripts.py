@@ -422,3 +422,20 @@ def test_image_sequence_clip_is_enhanced_and_placed(env, tmp_path, capsys):
     tl.selected = [app.place(tl, seq, 0, 4, 40)]
     run_script(env, app, "Enhance Selected Clips")
     assert "offline" in capsys.readouterr().out
+
+
+def test_sequence_source_frames_given_as_file_numbers_still_line_up(env, tmp_path, capsys):
+    """Whether a Resolve release reports a sequence clip's source frames from 0 or by file number (1004 for the
+    fourth file of shot.[1001-1016].dpx), the job reads the same files."""
+    from test_sequence import pictures, write_dpx
+
+    settings(env, tmp_path, handles=0)
+    app = App("21.0.4")
+    pattern = write_dpx(tmp_path / "scan", 1001, pictures(16, 96, 64))
+    (seq,) = app.project.pool.ImportMedia([{"FilePath": pattern, "StartIndex": 1001, "EndIndex": 1016}])
+    tl = app.timeline("Edit")
+    tl.selected = [app.place(tl, seq, 1004, 1012, 0)]  # as file numbers
+    run_script(env, app, "Enhance Selected Clips")
+    assert "enhanced, on V2" in capsys.readouterr().out
+    ((_, dur, _, path),) = vdiff_items(tl, 2)
+    assert dur == 8 and ".3-11." in Path(path).name  # the job's range: files 1004-1011
