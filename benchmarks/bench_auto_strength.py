@@ -33,6 +33,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench_models_quality import engine_model  # noqa: E402
+from vdiff_ofx.analysis import clip as clip_analysis  # noqa: E402
 from vdiff_ofx.analysis import grain as grain_measure  # noqa: E402
 from vdiff_ofx.analysis.clip import analyse, auto_strength, rgb_sigma  # noqa: E402
 from vdiff_ofx.metrics import psnr  # noqa: E402
@@ -57,8 +58,9 @@ def noisy(img: np.ndarray, kind: str, sigma: float, rng: np.random.Generator) ->
         blot -= blot.mean(axis=2, keepdims=True)
         n = 0.6 * white[..., :1] + blot
         noise = s * n / n.std()
-    elif kind in ("correlated", "h264"):
-        n = cv2.GaussianBlur(white, (0, 0), 0.6) if kind == "correlated" else white
+    elif kind in ("correlated", "coarse", "h264"):
+        blur = {"correlated": 0.6, "coarse": 1.0}.get(kind)
+        n = cv2.GaussianBlur(white, (0, 0), blur) if blur else white
         noise = s * n / n.std()
     else:
         raise ValueError(kind)
@@ -109,6 +111,26 @@ def moving(img: np.ndarray, motion: str = "pan") -> list[np.ndarray]:
     return out
 
 
+TRAINING = ("rocket", "immunohistochemistry", "camera", "brick", "coins", "stereo_motorcycle")
+
+
+def training_pictures(data_dir: Path | None) -> dict[str, np.ndarray]:
+    """Pictures the models trained on (data.TRAIN_SKIMAGE, bikes.mp4): for fitting, never for the figures."""
+    import skimage.data
+
+    out = {}
+    for name in TRAINING:
+        assert name in data.TRAIN_SKIMAGE
+        img = getattr(skimage.data, name)()
+        img = np.asarray(img[0] if isinstance(img, tuple) else img)  # stereo_motorcycle: (left, right, disparity)
+        img = np.dstack([img] * 3) if img.ndim == 2 else img[..., :3]
+        out[name] = img.astype(np.float32) / 255
+    if data_dir is not None:
+        for idx in (30, 90):
+            out[f"bikes_f{idx}"] = data.video_frames(Path(data_dir) / "bikes.mp4", only=(idx,))[0]
+    return out
+
+
 def write_ffv1(path: Path, frames: list[np.ndarray]) -> None:
     with av.open(str(path), "w") as out:
         s = out.add_stream("ffv1", rate=25)
@@ -127,11 +149,20 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-grain", action="store_true", help="the fine-scale estimate alone (no grain factor)")
     ap.add_argument("--motion", choices=("pan", "zoom", "local"), default="pan", help="how the clips move")
+    ap.add_argument("--pictures", choices=("heldout", "training"), default="heldout",
+                    help="training: 6 scikit-image training samples and 2 bikes.mp4 frames, what clip.GRAIN_BOOST and "
+                         "GRAIN_BOOST_MAX were fit on (never the held-out ones)")
+    ap.add_argument("--boost-max", type=float, default=None, help="override clip.GRAIN_BOOST_MAX (fitting it)")
     ap.add_argument("--no-flow", action="store_true",
                     help="align by the global shift only (analysis.grain before its optical-flow fallback)")
     args = ap.parse_args()
-    images, clips = quality.heldout(data.optional_data_dir(args.data_dir))
-    images = {**images, **{k: v[len(v) // 2] for k, v in clips.items()}}
+    if args.pictures == "training":
+        images = training_pictures(data.optional_data_dir(args.data_dir))
+    else:
+        images, clips = quality.heldout(data.optional_data_dir(args.data_dir))
+        images = {**images, **{k: v[len(v) // 2] for k, v in clips.items()}}
+    if args.boost_max is not None:
+        clip_analysis.GRAIN_BOOST_MAX = args.boost_max
     if args.no_flow:
         grain_measure._flow_aligned = lambda ref, y: (ref, 0)  # the neighbour "is" the frame: no cross term
     models: dict = {}
@@ -159,7 +190,7 @@ def main() -> int:
                 write_ffv1(tmp / "clip.mkv", frames)
                 shot = analyse(str(tmp / "clip.mkv")).shots[0].features
                 grain = 1.0 if args.no_grain else shot.get("grain", 1.0)
-                est = rgb_sigma(shot["noise_sigma"]) * grain  # the analysis' noise_sigma_rgb
+                est = rgb_sigma(shot["noise_sigma"]) if args.no_grain else shot["noise_sigma_rgb"]
                 strength = auto_strength(est, grain)  # what `--strength auto` asks the model for
                 x = frames[SCORED]
                 ref = clean[SCORED][: x.shape[0], : x.shape[1]]

@@ -223,8 +223,20 @@ def test_zoom_is_aligned_along_flow_where_the_global_shift_fails(photo, monkeypa
     noisy = [grain.central_luma(f) for f in _grainy(clean, 12, 0.6)]
     assert 3.5 < grain.grain_ratio(*noisy) < 7
     assert grain.grain_ratio(*[grain.central_luma(f) for f in clean]) is None
-    monkeypatch.setattr(grain, "_flow_aligned", lambda ref, y: (ref, 0))  # the global shift alone
+    monkeypatch.setattr(grain, "_flow_aligned", lambda ref, y: (ref, 0))  # the global shift alone,
+    monkeypatch.setattr(grain, "_pooled_ratio", lambda *a: None)  # without the coarse-grain check
     assert grain.grain_ratio(*noisy) is None
+
+
+def test_coarse_grain_is_measured_by_its_own_std(tmp_path, photo):
+    """Grain correlated over a pixel (blur 1.0, as in film scans and upscaled footage) hides from the fine-scale
+    estimate (it reads near the clean-texture floor) and scatters the per-block ratios: over 32-px blocks its
+    variance agrees, and the shot's sigma is the noise's own std over time; clean frames still read clean."""
+    frames = _grainy(_panning(photo), 15, 1.0)
+    shot = analyse(str(write_clip(tmp_path / "coarse.mkv", frames))).shots[0].features
+    assert 12 < shot["noise_sigma_rgb"] < 19 and shot["grain"] > 3, shot
+    clean = analyse(str(write_clip(tmp_path / "clean.mkv", _panning(photo)))).shots[0].features
+    assert clean.get("grain", 1.0) < 1.5 and clean["noise_sigma_rgb"] < 3, clean
 
 
 def test_auto_strength_follows_each_shot(tmp_path, monkeypatch):

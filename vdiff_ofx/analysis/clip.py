@@ -17,7 +17,7 @@ from ..io.decode import decode_frames
 from ..io.probe import VideoInfo, probe
 from .cuts import CutDetector
 from .features import frame_features
-from .grain import central_luma, grain_factor, grain_ratio
+from .grain import MAX_RATIO, central_luma, grain_factor, measure_grain
 
 # Luma noise of i.i.d. RGB noise is sqrt(.2126^2 + .7152^2 + .0722^2) = 0.75 of the per-channel sigma;
 # measured on the bundled sample: 0.74 (sigma 5..30).
@@ -57,11 +57,17 @@ DENOISE_FLOOR = {"denoise": 6.0, "denoise-hq": 4.5, "denoise-hq-int8": 4.5}
 # blur-0.6 noise at sigma 5-30, `denoise`): mean PSNR 31.35 / 32.03 / 32.54 / 32.84 / 32.95 / 32.92 / 32.79 dB at
 # 0 / 0.1 / 0.2 / 0.3 / 0.4 / 0.5 / 0.6. White noise (grain 1) is untouched.
 GRAIN_BOOST = 0.4
+COARSE_GRAIN = 2.5  # a grain factor above this is coarse grain: its sigma is measured over time (analyse)
+# The boost's ceiling, fit on training pictures only for coarse grain (white noise blurred by a Gaussian of 1 px,
+# sigma 5-30; `bench_auto_strength.py --pictures training --kinds coarse --boost-max X`): mean loss to the best
+# strength 0.68 / 0.16 / 0.18 / 0.38 / 0.91 dB at 1.25 / 1.5 / 1.75 / 2.0 / 2.5. Blur-0.6 noise (grain ~2.2, a boost
+# of ~1.5) is hardly touched.
+GRAIN_BOOST_MAX = 1.5
 
 
 def auto_strength(sigma: float, grain: float = 1.0) -> float:
     """The denoiser strength for noise of ``sigma`` (0-255) and ``grain`` (analysis.grain's factor, 1 = white)."""
-    return sigma * (1.0 + GRAIN_BOOST * (grain - 1.0))
+    return sigma * min(1.0 + GRAIN_BOOST * (grain - 1.0), GRAIN_BOOST_MAX)
 
 
 @dataclass
@@ -116,7 +122,7 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
     samples: dict[int, dict[str, float]] = {}  # frame number: its features
     qps: dict[int, float] = {}  # every frame's QP (I, P and B frames differ by several steps)
     start, last_sample = first, -1  # the last confirmed shot start; the last frame whose features were taken
-    recent: list[np.ndarray] = []  # the last three frames' central luma (grain.grain_ratio of the middle one)
+    recent: list[np.ndarray] = []  # the last three frames' central luma (grain.measure_grain of the middle one)
     n = first
     for f in decode_frames(info, first, last, qp=True):
         if cancel is not None and cancel.is_set():
@@ -129,9 +135,10 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
             qps[f.index] = f.qp
         recent = [*recent[-2:], central_luma(rgb)]
         if len(recent) == 3 and f.index - 1 in samples:  # the sampled frame's noise, measured over time
-            ratio = grain_ratio(*recent)
-            if ratio is not None:
-                samples[f.index - 1]["grain_ratio"] = ratio
+            found = measure_grain(*recent)
+            if found is not None:
+                samples[f.index - 1]["grain_ratio"] = found.ratio
+                samples[f.index - 1]["grain_sigma"] = found.sigma
         if (f.index - start) % stride == 0 or last_sample < start:  # (every shot gets one, however short)
             samples[f.index] = frame_features(rgb)
             last_sample = f.index
@@ -148,13 +155,22 @@ def analyse(path: str, stride: int = 0, progress: Callable[[int, int], None] | N
         per_shot[bisect.bisect_right(cuts, i)][1].append(qp)
     for shot, (feats, shot_qps) in zip(shots, per_shot):
         keys = feats[0].keys() if feats else []
-        shot.features = {k: float(np.median([s[k] for s in feats])) for k in keys if k != "grain_ratio"}
+        shot.features = {k: float(np.median([s[k] for s in feats])) for k in keys
+                         if k not in ("grain_ratio", "grain_sigma")}
         ratios = [s["grain_ratio"] for s in feats if "grain_ratio" in s]
-        if ratios and len(ratios) >= 0.3 * len(feats):  # enough sampled frames gave a figure (grain.grain_ratio)
+        timed = [s["grain_sigma"] for s in feats if "grain_sigma" in s]
+        if ratios and len(ratios) >= 0.3 * len(feats):  # enough sampled frames gave a figure (grain.measure_grain)
             shot.features["grain"] = grain_factor(float(np.median(ratios)))
         if feats:
-            sigma = rgb_sigma(shot.features["noise_sigma"])
-            shot.features["noise_sigma_rgb"] = sigma * shot.features.get("grain", 1.0)
+            fine = rgb_sigma(shot.features["noise_sigma"])
+            sigma = fine * shot.features.get("grain", 1.0)
+            if shot.features.get("grain", 1.0) > COARSE_GRAIN and timed:
+                # Coarse grain leaves the fine-scale estimate near the clean-texture floor, where a factor of 3-10
+                # lifts texture as much as noise (a textured training picture read 20.7 for sigma 10): the noise's own
+                # std over time is the figure there (9.8; within 10 % on every training picture).
+                sigma = float(np.median(timed)) * LUMA_TO_RGB_SIGMA
+                shot.features["grain"] = min(sigma / max(fine, 1.0), float(np.sqrt(MAX_RATIO)))
+            shot.features["noise_sigma_rgb"] = sigma
         if feats and len(shot_qps) >= 0.9 * shot.frames:  # a QP on (nearly) every frame (io.codec_qp)
             shot.features["qp"] = float(np.median(shot_qps))
     return Analysis(path, n - first, info.width, info.height, str(info.frame_rate), shots, info.field_order, info.codec)
