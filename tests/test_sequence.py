@@ -19,6 +19,7 @@ from vdiff_ofx.errors import Cancelled, InputError, OutputError
 from vdiff_ofx.io.codecs import choose_settings
 from vdiff_ofx.io.decode import decode_frames
 from vdiff_ofx.io.encode import Encoder
+from vdiff_ofx.io.dpx import read_times
 from vdiff_ofx.io.probe import probe
 from vdiff_ofx.io.sequence import find_sequence, parse_rate
 from vdiff_ofx.pipeline import Job, run
@@ -105,6 +106,15 @@ def test_dpx_headers_give_rate_and_timecode(kit, dpx, tmp_path):
     made = probe(str(out))
     assert made.frame_rate == 25 and made.start_timecode == "01:00:10:02" and made.frame_count == 6
     assert probe(pattern, Fraction(24)).frame_rate == 24  # a rate the user gives wins
+    # DPX out: FFmpeg writes no film/TV header; vdiff adds them, so the files keep rate and (moved) timecode
+    (tmp_path / "dpx_out").mkdir()
+    run(Job(pattern, str(tmp_path / "dpx_out" / "o.%04d.dpx"), model="cnn", backend=CPU, start=3))
+    again = probe(str(tmp_path / "dpx_out" / "o.%04d.dpx"))
+    assert (again.frame_rate, again.start_timecode, again.sequence.first) == (25, "01:00:10:03", 1004)
+    assert read_times(str(tmp_path / "dpx_out" / "o.1008.dpx")).timecode == "01:00:10:07"
+    got = [f.rgb for f in decode_frames(again)]  # the picture behind the added headers is what was encoded
+    mov = [f.rgb for f in decode_frames(probe(str(out)))][1:]
+    assert len(got) == 5 and max(float(np.abs(a - b).mean()) for a, b in zip(got, mov)) < 0.01
 
 
 def test_bad_sequences_are_one_clear_line(dpx, tmp_path):

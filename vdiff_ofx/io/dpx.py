@@ -67,3 +67,43 @@ def read_times(path: str) -> DpxTimes:
 
     rate = _rate(u32(_TV_RATE)) or _rate(u32(_FILM_RATE))
     return DpxTimes(rate, _timecode(u32(_TV_TIMECODE)))
+
+
+_GENERIC_END = 1664  # file + image + orientation headers: what FFmpeg's encoder writes before the picture
+_INDUSTRY = 384      # film (256) + TV (128) headers
+_ELEMENT0_OFFSET = 808  # image information header: element 0's data offset
+
+
+def _bcd(timecode: str) -> int:
+    digits = [int(c) for c in timecode.replace(";", ":").replace(":", "")]
+    value = 0
+    for d in digits:
+        value = value << 4 | d
+    return value
+
+
+def stamp_times(path: str, rate: Fraction, timecode: str | None) -> None:
+    """Write ``rate`` and ``timecode`` into the film and TV headers of a DPX file FFmpeg wrote (it writes neither
+    header), moving the picture behind them; a file that has them already is patched in place.
+
+    Why: Resolve places a DPX sequence by its timecode and plays it at the header's rate; without them an enhanced
+    scan comes back at 00:00:00:00 and a guessed rate.
+    """
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    if data[:4] not in (b"SDPX", b"XPDS"):
+        raise ValueError(f"{path} is not a DPX file")
+    order = ">" if data[:4] == b"SDPX" else "<"
+    offset = struct.unpack_from(order + "I", data, 4)[0]
+    if offset < _GENERIC_END + _INDUSTRY:  # no film/TV headers: make room for them
+        data[_GENERIC_END:offset] = b"\xff" * _INDUSTRY
+        offset = _GENERIC_END + _INDUSTRY
+        struct.pack_into(order + "I", data, 4, offset)
+        struct.pack_into(order + "I", data, 16, len(data))
+        struct.pack_into(order + "I", data, 28, _INDUSTRY)
+        struct.pack_into(order + "I", data, _ELEMENT0_OFFSET, offset)
+    struct.pack_into(order + "f", data, _FILM_RATE, float(rate))
+    struct.pack_into(order + "f", data, _TV_RATE, float(rate))
+    struct.pack_into(order + "I", data, _TV_TIMECODE, _bcd(timecode) if timecode else _UNDEFINED)
+    with open(path, "wb") as f:
+        f.write(data)

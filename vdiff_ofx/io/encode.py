@@ -17,10 +17,12 @@ import numpy as np
 from vdiff_ofx.errors import OutputError
 from vdiff_ofx.io._averr import output_errors, reason
 from vdiff_ofx.io.codecs import IMAGE_EXTS, EncodeSettings, container_of
-from vdiff_ofx.io.copies import StreamCopier
 from vdiff_ofx.io.colour import PRIMARIES, SPACES, TRC, is_yuv_format, matrix_for, rgb_to_frame, value_of
+from vdiff_ofx.io.copies import StreamCopier
+from vdiff_ofx.io.dpx import stamp_times
 from vdiff_ofx.io.probe import VideoInfo, frame_graph
 from vdiff_ofx.ops.fields import FIELD_ORDERS, top_first
+from vdiff_ofx.ops.ranges import frames_to_timecode, timecode_to_frames
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,7 @@ class Encoder:
         if not os.access(folder, os.W_OK):
             raise OutputError(f"cannot create {path}: permission denied")
         images = ext in IMAGE_EXTS
+        self._first_number = first_number
         with output_errors(path, "cannot create"):
             self._out = av.open(path, "w", format="image2", options={"start_number": str(first_number)}) \
                 if images else av.open(path, "w", format=MUXERS[ext])
@@ -275,6 +278,8 @@ class Encoder:
                 if self._copier is not None:
                     self._copier.pump(None)
                 self._out.close()
+                if self.settings.codec == "dpx":
+                    self._stamp_dpx()
         except BaseException:
             try:
                 self._out.close()
@@ -283,6 +288,15 @@ class Encoder:
             raise
         finally:
             self._close_source()
+
+    def _stamp_dpx(self) -> None:
+        """Each DPX file gets the rate and its own timecode (the source's start, moved on a frame a file)."""
+        rate = Fraction(self.source.frame_rate)
+        tc = self.source.start_timecode
+        start = timecode_to_frames(tc, rate) if tc else 0
+        for i in range(self._count):
+            own = frames_to_timecode(start + i, rate, ";" in tc) if tc else None
+            stamp_times(self.path % (self._first_number + i), rate, own)
 
     def abort(self) -> None:
         """Stop without flushing (cancel); the caller deletes the partial file."""
