@@ -214,19 +214,9 @@ def frame_to_rgb(frame: VideoFrame, colorspace: str | None = None, color_range: 
         g, b, r, *a = (np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width * size]
                        .copy().view(dtype).astype(np.float32) for p in frame.planes)
         return np.dstack([r, g, b, *a])
-    if _is_float(src_fmt) and src_fmt not in _PACKED_RGB:  # other float layouts: to 32-bit float planes
-        src_fmt = "gbrapf32le" if any(c.is_alpha for c in frame.format.components) else "gbrpf32le"
-        frame = frame.reformat(format=src_fmt)
-        return frame_to_rgb(frame)
-    if src_fmt in _PACKED_RGB or src_fmt in _PACKED_BGR:  # image files: read as stored (swscale's route through
-        # 16-bit planar was up to 1.5 codes off on 8-bit RGB)
-        order = _PACKED_BGR.get(src_fmt)
-        dtype, top, _ = _PACKED_RGB[src_fmt] if order is None else (np.uint8, 255, False)
-        arr = frame.to_ndarray()
-        if order is not None:
-            arr = arr[..., order]
-        out = arr.astype(np.float32)
-        return out if top is None else out / np.float32(top)
+    if _is_float(src_fmt):  # other float layouts: to 32-bit float planes
+        alpha = any(c.is_alpha for c in frame.format.components)
+        return frame_to_rgb(frame.reformat(format="gbrapf32le" if alpha else "gbrpf32le"))
     planar, bits, is_rgb, alpha = format_layout(src_fmt)
     if planar != src_fmt:
         frame = frame.reformat(format=planar)
@@ -285,7 +275,6 @@ _PACKED_RGB = {"rgb24": (np.uint8, 255, False), "rgba": (np.uint8, 255, True),
                "rgb48le": (np.uint16, 65535, False), "rgb48be": (np.uint16, 65535, False),
                "rgba64le": (np.uint16, 65535, True), "rgba64be": (np.uint16, 65535, True),
                "gbrpf32le": (np.float32, None, False), "gbrapf32le": (np.float32, None, True)}
-_PACKED_BGR = {"bgr24": [2, 1, 0], "bgra": [2, 1, 0, 3]}  # 8-bit layouts some decoders return: RGB(A) order
 _FLOAT_PLANAR = {"gbrpf32le": "<f4", "gbrapf32le": "<f4", "gbrpf16le": "<f2", "gbrapf16le": "<f2"}  # EXR: G, B, R (A)
 
 
