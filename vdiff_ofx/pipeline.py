@@ -25,7 +25,7 @@ from .io.codecs import EncodeSettings, choose_settings
 from .io.decode import decode_frames
 from .io.encode import Encoder
 from .io.probe import VideoInfo, probe
-from .io.sequence import discard, existing_outputs, find_sequence, first_number, output_sequence, publish
+from .io.sequence import discard, existing_outputs, first_number, output_sequence, publish, sequence_pattern
 from .ops.fields import FIELD_MODES, by_field, check_field_mode, resolve_mode
 from .ops.geometry import Op, apply, output_aspect, output_size
 from .ops.ranges import frames_to_timecode, resolve_range, timecode_to_frames
@@ -99,9 +99,9 @@ def check_paths(source: Path, output: Path, overwrite: bool) -> None:
         raise OutputError(f"{output} already exists; pass --overwrite to replace it")
     pattern = output_sequence(str(output))
     if pattern is not None:
-        source_seq = find_sequence(str(source))
+        source_pattern = sequence_pattern(str(source))
         there = existing_outputs(pattern)
-        if source_seq is not None and os.path.abspath(source_seq.pattern) == os.path.abspath(pattern):
+        if source_pattern is not None and os.path.abspath(source_pattern) == os.path.abspath(pattern):
             raise OutputError(f"refusing to write over the source sequence {source}; choose another output name")
         if there and not overwrite:
             raise OutputError(f"{len(there)} file(s) of {output} already exist ({there[0]} ...); pass --overwrite "

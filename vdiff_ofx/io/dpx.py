@@ -13,6 +13,8 @@ import struct
 from dataclasses import dataclass
 from fractions import Fraction
 
+from .sequence import parse_rate
+
 _FILM_RATE = 1724   # film header: frame rate of the original (R32)
 _TV_TIMECODE = 1920  # TV header: SMPTE timecode, BCD hh mm ss ff (U32)
 _TV_RATE = 1940      # TV header: temporal sampling rate (R32)
@@ -31,9 +33,7 @@ def _rate(raw: int) -> Fraction | None:
     value = struct.unpack("<f", struct.pack("<I", raw))[0]
     if not math.isfinite(value) or not 1 <= value <= 1000:
         return None
-    from .sequence import parse_rate  # (snaps 23.976 to 24000/1001)
-
-    return parse_rate(f"{value:.3f}")
+    return parse_rate(f"{value:.3f}")  # (snaps 23.976 to 24000/1001)
 
 
 def _timecode(raw: int) -> str | None:

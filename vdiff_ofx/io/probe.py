@@ -20,7 +20,7 @@ from av.video.format import VideoFormat
 
 from vdiff_ofx.errors import InputError
 from vdiff_ofx.io._averr import reason
-from vdiff_ofx.io.colour import PRIMARIES, RANGES, SPACES, TRC, format_layout, name_of
+from vdiff_ofx.io.colour import PRIMARIES, RANGES, SPACES, TRC, format_layout, frame_to_rgb, name_of
 from vdiff_ofx.io.dpx import read_times
 from vdiff_ofx.io.hdr import HdrStatic, read_hdr
 from vdiff_ofx.io.sequence import DEFAULT_RATE, ImageSequence, find_sequence, open_sequence
@@ -125,10 +125,7 @@ def _field_order(cc, first: av.VideoFrame) -> str | None:
 
 
 def _beyond_one(frame: av.VideoFrame) -> bool:
-    try:
-        return bool(np.nanmax(frame.to_ndarray()) > 1.0)
-    except (ValueError, TypeError, av.FFmpegError):  # a float layout PyAV cannot hand over as an array
-        return False
+    return bool(np.nanmax(frame_to_rgb(frame)[..., :3]) > 1.0)  # (half floats too, which to_ndarray refuses)
 
 
 def _sample_aspect(vs) -> Fraction | None:

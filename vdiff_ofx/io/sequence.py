@@ -80,17 +80,13 @@ def find_sequence(path: str) -> ImageSequence | None:
     if not is_sequence_name(path):
         return None
     pattern, first, last, digits = _printf_of(path)  # type: ignore[misc]
-    folder = os.path.dirname(pattern) or "."
     if first is None:
-        head, tail = os.path.basename(pattern).split("%0" + str(digits) + "d" if digits else "%d")
-        rx = re.compile(re.escape(head.replace("%%", "%")) + (r"(\d{%d,})" % digits if digits else r"(\d+)")
-                        + re.escape(tail.replace("%%", "%")) + "$")
         try:
-            numbers = sorted(int(m.group(1)) for n in os.listdir(folder) if (m := rx.match(n)))
+            numbers = sorted(_numbered(pattern, digits))
         except OSError as exc:
             raise InputError(f"cannot read the folder of {path}: {exc.strerror}") from None
         if not numbers:
-            raise InputError(f"no files of the sequence {path} in {folder}")
+            raise InputError(f"no files of the sequence {path} in {os.path.dirname(pattern) or '.'}")
         first, last = numbers[0], numbers[-1]
     if last < first:
         raise InputError(f"sequence {path}: the range ends before it starts")
@@ -148,14 +144,27 @@ def first_number(source_sequence: ImageSequence | None, start: int) -> int:
     return (source_sequence.first if source_sequence else 0) + start
 
 
+def _numbered(pattern: str, digits: int = 0) -> dict[int, str]:
+    """The files in ``pattern``'s folder that its number spot matches (at least ``digits`` digits): number -> path.
+    OSError where the folder cannot be read."""
+    folder = os.path.dirname(pattern) or "."
+    head, _, tail = os.path.basename(pattern).replace("%%", "\0").partition("%")
+    tail = tail[tail.index("d") + 1:]
+    rx = re.compile(re.escape(head.replace("\0", "%")) + r"(\d{%d,})" % max(digits, 1)
+                    + re.escape(tail.replace("\0", "%")) + "$")
+    return {int(m.group(1)): os.path.join(folder, n) for n in os.listdir(folder) if (m := rx.match(n))}
+
+
+def sequence_pattern(path: str) -> str | None:
+    """The printf pattern ``path`` names as a sequence (any of the three namings), without looking at the files;
+    None when it names one file."""
+    return _printf_of(path)[0] if is_sequence_name(path) else None  # type: ignore[index]
+
+
 def existing_outputs(pattern: str) -> list[str]:
     """Files already in the folder that an output sequence of ``pattern`` would write over (any number)."""
-    folder = os.path.dirname(pattern) or "."
-    head, _, tail = os.path.basename(pattern).partition("%")
-    tail = tail[tail.index("d") + 1:]
-    rx = re.compile(re.escape(head.replace("%%", "%")) + r"\d+" + re.escape(tail.replace("%%", "%")) + "$")
     try:
-        return sorted(os.path.join(folder, n) for n in os.listdir(folder) if rx.match(n))
+        return sorted(_numbered(pattern).values())
     except OSError:
         return []
 
